@@ -1,0 +1,388 @@
+#include <ember/core/autograd.h>
+#include <ember/core/error.h>
+#include <ember/core/ops.h>
+#include <ember/core/tensor_impl.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace ember {
+
+namespace {
+
+thread_local bool grad_mode = true;
+thread_local bool anomaly_mode = false;
+
+std::string shape_of(const Tensor& t) { return to_string(t.shape()); }
+
+Tensor copy_of(const Tensor& t) {
+  Tensor copy = empty(t.shape());
+  std::copy_n(t.data(), t.numel(), copy.data());
+  return copy;
+}
+
+// The node of an op's backward: the op's name, its backward function and what it saved.
+class FunctionNode : public Node {
+ public:
+  FunctionNode(const char* name, BackwardFunction backward)
+      : name_(name), backward_(std::move(backward)) {}
+
+  // Destroying the last node of a long chain would otherwise destroy its inputs' nodes
+  // recursively (one stack frame per op). Instead, owned nodes are moved to an explicit
+  // stack and each is emptied before it dies.
+  ~FunctionNode() override {
+    std::vector<std::shared_ptr<Node>> stack;
+    hand_over_owned_nodes(stack);
+    while (!stack.empty()) {
+      std::shared_ptr<Node> node = std::move(stack.back());
+      stack.pop_back();
+      if (node.use_count() == 1) node->hand_over_owned_nodes(stack);
+    }
+  }
+
+  std::vector<Tensor> apply(const Tensor& grad_output) override {
+    if (released_) {
+      throw Error(name_ + std::string(": its saved tensors were freed by an earlier backward; "
+                                      "call backward with retain_graph=true to backpropagate "
+                                      "through the same graph a second time"));
+    }
+    BackwardContext ctx;
+    ctx.saved.reserve(saved_.size());
+    for (const SavedTensor& s : saved_) ctx.saved.push_back(s.unpack(*this));
+    if (has_output_) ctx.output = output_.unpack(*this);
+    ctx.needs_grad.reserve(next.size());
+    for (const auto& edge : next) ctx.needs_grad.push_back(edge != nullptr);
+    return backward_(grad_output, ctx);
+  }
+
+  std::string name() const override { return name_; }
+
+  void release_saved() override {
+    // A node that saved nothing can run again, as in PyTorch.
+    released_ = released_ || has_output_ || !saved_.empty();
+    saved_.clear();
+    output_.release();
+  }
+
+  void hand_over_owned_nodes(std::vector<std::shared_ptr<Node>>& out) override {
+    Node::hand_over_owned_nodes(out);
+    // A saved input that nobody else holds would take its producer down with it.
+    for (SavedTensor& s : saved_) s.hand_over_producer(out);
+    saved_.clear();
+  }
+
+  std::vector<SavedTensor> saved_;
+  SavedTensor output_;
+  bool has_output_ = false;
+
+ private:
+  const char* name_;
+  BackwardFunction backward_;
+  bool released_ = false;
+};
+
+// The sink of a leaf: adds the incoming gradient into the leaf's `.grad()`.
+class AccumulateGrad : public Node {
+ public:
+  explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::move(leaf)) {}
+
+  std::vector<Tensor> apply(const Tensor& grad_output) override {
+    Tensor& grad = leaf_->grad;
+    if (grad.defined()) {
+      // Out of place: the old gradient may be shared with a user's handle.
+      grad = add(grad, grad_output);
+    } else {
+      // A copy, unless building a graph: the incoming gradient may be the very tensor another
+      // leaf receives (add passes its gradient through), and an in-place update of one
+      // leaf's grad must not change the other's.
+      grad = grad_enabled() ? grad_output : copy_of(grad_output);
+    }
+    return {};
+  }
+
+  std::string name() const override { return "AccumulateGrad"; }
+
+ private:
+  std::shared_ptr<TensorImpl> leaf_;
+};
+
+// The node that receives a tensor's gradient: its producer, or its leaf accumulator.
+std::shared_ptr<Node> gradient_node(const Tensor& t) {
+  if (t.grad_fn()) return t.grad_fn();
+  if (!t.requires_grad()) return nullptr;
+  TensorImpl& impl = *t.impl();
+  std::shared_ptr<Node> accumulator = impl.grad_accumulator.lock();
+  if (!accumulator) {
+    accumulator = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    impl.grad_accumulator = accumulator;
+  }
+  return accumulator;
+}
+
+void check_finite(const Node& node, size_t input, const Tensor& grad) {
+  const float* values = grad.data();
+  for (int64_t i = 0; i < grad.numel(); ++i) {
+    if (!std::isfinite(values[i])) {
+      throw Error("anomaly detected: " + node.name() + " returned " +
+                  (std::isnan(values[i]) ? "NaN" : "Inf") + " in the gradient for its input " +
+                  std::to_string(input) + " (shape " + shape_of(grad) + ", element " +
+                  std::to_string(i) + ")");
+    }
+  }
+}
+
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool enabled) : previous_(grad_enabled()) { set_grad_enabled(enabled); }
+  ~GradModeGuard() { set_grad_enabled(previous_); }
+
+ private:
+  bool previous_;
+};
+
+// The engine. Counts, for every node reachable from the roots, how many edges point at it;
+// then runs nodes in an order where each runs only after every node that feeds it a gradient
+// (dependency counting, no recursion). `capture` (for grad()) collects the gradients arriving
+// at those nodes instead of writing leaves' `.grad()`.
+std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outputs,
+                                 const std::vector<Tensor>& grad_outputs, bool retain_graph,
+                                 bool create_graph, const std::vector<Tensor>& capture,
+                                 bool allow_unused) {
+  if (!grad_outputs.empty() && grad_outputs.size() != outputs.size()) {
+    throw Error(std::string(op) + ": got " + std::to_string(grad_outputs.size()) +
+                " grad_outputs for " + std::to_string(outputs.size()) + " outputs");
+  }
+  std::vector<std::shared_ptr<Node>> roots;
+  std::vector<Tensor> root_grads;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& out = outputs[i];
+    if (!out.defined() || !out.requires_grad()) {
+      throw Error(std::string(op) + ": output " + std::to_string(i) +
+                  " does not require grad and has no grad_fn");
+    }
+    Tensor seed = grad_outputs.empty() ? Tensor() : grad_outputs[i];
+    if (!seed.defined()) {
+      if (out.numel() != 1) {
+        throw Error(std::string(op) +
+                    ": a gradient can be created implicitly only for a "
+                    "one-element output, got shape " +
+                    shape_of(out) + "; pass grad_output");
+      }
+      seed = ones(out.shape());
+    } else if (seed.shape() != out.shape()) {
+      throw Error(std::string(op) + ": grad_output shape " + shape_of(seed) +
+                  " does not match output shape " + shape_of(out));
+    }
+    roots.push_back(gradient_node(out));
+    root_grads.push_back(seed);
+  }
+  std::vector<Node*> targets;
+  for (size_t i = 0; i < capture.size(); ++i) {
+    if (!capture[i].defined() || !capture[i].requires_grad()) {
+      throw Error(std::string(op) + ": input " + std::to_string(i) + " does not require grad");
+    }
+    targets.push_back(gradient_node(capture[i]).get());
+  }
+
+  // Discover the graph and count each node's incoming edges.
+  std::vector<Node*> graph;
+  std::vector<Node*> stack;
+  for (const auto& root : roots) {
+    if (!root->seen) {
+      root->seen = true;
+      stack.push_back(root.get());
+    }
+  }
+  while (!stack.empty()) {
+    Node* node = stack.back();
+    stack.pop_back();
+    graph.push_back(node);
+    for (const auto& child : node->next) {
+      if (!child) continue;
+      ++child->pending;
+      if (!child->seen) {
+        child->seen = true;
+        stack.push_back(child.get());
+      }
+    }
+  }
+  // Engine scratch lives in the nodes; clear it however this backward ends.
+  struct Cleanup {
+    std::vector<Node*>& graph;
+    ~Cleanup() {
+      for (Node* node : graph) {
+        node->seen = false;
+        node->pending = 0;
+        node->buffer = Tensor();
+      }
+    }
+  } cleanup{graph};
+
+  const bool accumulate_leaves = capture.empty();
+  std::vector<Tensor> captured(capture.size());
+  GradModeGuard grad_mode_guard(create_graph);
+  for (size_t i = 0; i < roots.size(); ++i) {
+    Tensor& buffer = roots[i]->buffer;
+    buffer = buffer.defined() ? add(buffer, root_grads[i]) : root_grads[i];
+  }
+  std::vector<Node*> ready;
+  for (const auto& root : roots) {
+    if (root->pending == 0 && std::find(ready.begin(), ready.end(), root.get()) == ready.end()) {
+      ready.push_back(root.get());
+    }
+  }
+  while (!ready.empty()) {
+    Node* node = ready.back();
+    ready.pop_back();
+    Tensor grad_output = std::move(node->buffer);
+    node->buffer = Tensor();
+    for (size_t t = 0; t < targets.size(); ++t) {
+      if (targets[t] == node) captured[t] = grad_output;
+    }
+    std::vector<Tensor> grads;
+    const bool is_leaf_sink = node->next.empty() && dynamic_cast<AccumulateGrad*>(node);
+    if (grad_output.defined() && (accumulate_leaves || !is_leaf_sink)) {
+      grads = node->apply(grad_output);
+      if (!retain_graph) node->release_saved();
+    }
+    for (size_t i = 0; i < node->next.size(); ++i) {
+      Node* child = node->next[i].get();
+      if (!child) continue;
+      if (i < grads.size() && grads[i].defined()) {
+        if (anomaly_enabled()) check_finite(*node, i, grads[i]);
+        child->buffer = child->buffer.defined() ? add(child->buffer, grads[i]) : grads[i];
+      }
+      if (--child->pending == 0) ready.push_back(child);
+    }
+  }
+
+  for (size_t i = 0; i < captured.size(); ++i) {
+    if (!captured[i].defined() && !allow_unused) {
+      throw Error(std::string(op) + ": input " + std::to_string(i) + " (shape " +
+                  shape_of(capture[i]) +
+                  ") was not used to compute the outputs; pass "
+                  "allow_unused=true to get an undefined gradient for it");
+    }
+  }
+  return captured;
+}
+
+}  // namespace
+
+// -- saved tensors ---------------------------------------------------------------------------
+
+SavedTensor SavedTensor::input(const Tensor& t) {
+  SavedTensor saved;
+  saved.tensor_ = t;
+  if (t.defined()) saved.version_ = t.version();
+  return saved;
+}
+
+SavedTensor SavedTensor::output(const Tensor& t) {
+  SavedTensor saved;
+  saved.tensor_ = t.detach();
+  saved.version_ = t.version();
+  saved.is_output_ = true;
+  return saved;
+}
+
+Tensor SavedTensor::unpack(Node& owner) const {
+  if (!tensor_.defined()) return tensor_;
+  if (tensor_.version() != version_) {
+    throw Error(owner.name() + ": a tensor of shape " + shape_of(tensor_) +
+                " saved for the backward was modified by an in-place operation (version " +
+                std::to_string(version_) + " when saved, " + std::to_string(tensor_.version()) +
+                " now)");
+  }
+  if (is_output_ && grad_enabled()) {
+    // Building a graph of the backward (create_graph): the output must lead back to `owner`
+    // so that second derivatives flow through it. The link lives only as long as this call.
+    Tensor linked = share_storage(tensor_, tensor_.shape());
+    linked.impl()->grad_fn = owner.shared_from_this();
+    linked.impl()->requires_grad = true;
+    return linked;
+  }
+  return tensor_;
+}
+
+void SavedTensor::hand_over_producer(std::vector<std::shared_ptr<Node>>& out) {
+  if (tensor_.defined() && tensor_.impl_ptr().use_count() == 1 && tensor_.impl()->grad_fn) {
+    out.push_back(std::move(tensor_.impl()->grad_fn));
+  }
+  tensor_ = Tensor();
+}
+
+// -- nodes -----------------------------------------------------------------------------------
+
+Node::~Node() = default;
+
+void Node::hand_over_owned_nodes(std::vector<std::shared_ptr<Node>>& out) {
+  for (auto& child : next) {
+    if (child) out.push_back(std::move(child));
+  }
+  next.clear();
+}
+
+bool any_requires_grad(std::initializer_list<Tensor> inputs) {
+  for (const Tensor& t : inputs) {
+    if (t.defined() && t.requires_grad()) return true;
+  }
+  return false;
+}
+
+namespace {
+template <class Tensors>
+Tensor record_node(const char* name, const Tensor& output, const Tensors& inputs,
+                   const Tensors& saved, BackwardFunction&& backward, bool save_output) {
+  if (!grad_enabled()) return output;
+  bool needed = false;
+  for (const Tensor& t : inputs) needed = needed || (t.defined() && t.requires_grad());
+  if (!needed) return output;
+  auto node = std::make_shared<FunctionNode>(name, std::move(backward));
+  node->next.reserve(inputs.size());
+  for (const Tensor& t : inputs) node->next.push_back(t.defined() ? gradient_node(t) : nullptr);
+  node->saved_.reserve(saved.size());
+  for (const Tensor& t : saved) node->saved_.push_back(SavedTensor::input(t));
+  if (save_output) {
+    node->output_ = SavedTensor::output(output);
+    node->has_output_ = true;
+  }
+  output.impl()->grad_fn = std::move(node);
+  output.impl()->requires_grad = true;
+  return output;
+}
+}  // namespace
+
+Tensor record(const char* name, const Tensor& output, std::initializer_list<Tensor> inputs,
+              std::initializer_list<Tensor> saved, BackwardFunction backward, bool save_output) {
+  return record_node(name, output, inputs, saved, std::move(backward), save_output);
+}
+
+Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>& inputs,
+              const std::vector<Tensor>& saved, BackwardFunction backward, bool save_output) {
+  return record_node(name, output, inputs, saved, std::move(backward), save_output);
+}
+
+// -- entry points ----------------------------------------------------------------------------
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, bool retain_graph,
+                         bool create_graph, bool allow_unused) {
+  if (inputs.empty()) throw Error("grad: no inputs given");
+  return run_backward("grad", outputs, grad_outputs, retain_graph || create_graph, create_graph,
+                      inputs, allow_unused);
+}
+
+void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
+              bool retain_graph, bool create_graph) {
+  run_backward("backward", outputs, grad_outputs, retain_graph || create_graph, create_graph, {},
+               false);
+}
+
+bool grad_enabled() { return grad_mode; }
+void set_grad_enabled(bool enabled) { grad_mode = enabled; }
+bool anomaly_enabled() { return anomaly_mode; }
+DetectAnomalyGuard::DetectAnomalyGuard() : previous_(anomaly_mode) { anomaly_mode = true; }
+DetectAnomalyGuard::~DetectAnomalyGuard() { anomaly_mode = previous_; }
+
+}  // namespace ember

@@ -1,0 +1,137 @@
+#pragma once
+// Reverse-mode autograd: graph nodes, saved tensors, grad mode and the backward engine.
+//
+// Every differentiable op's result holds a `grad_fn` node. A node holds one edge per input
+// (the input's own node, or null if that input needs no gradient) and the tensors its
+// backward needs. Ownership only points from outputs to inputs, so the graph has no cycles:
+// when a node must remember its own output (exp, tanh, softmax, ...) it saves the output's
+// *data*, detached, and rebuilds the link to itself only while its backward runs.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ember/core/tensor.h>
+
+namespace ember {
+
+/// A tensor a node keeps for its backward, with the storage version seen when it was saved.
+/// Unpacking checks that version, so an in-place change since then throws instead of
+/// silently producing a wrong gradient.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  /// Saves an input of the op as it is (its graph stays reachable for create_graph).
+  static SavedTensor input(const Tensor& t);
+  /// Saves the op's own output, detached, to avoid a node -> output -> node cycle.
+  static SavedTensor output(const Tensor& t);
+
+  /// The saved tensor; for a saved output, re-linked to `owner` when grad mode is on.
+  Tensor unpack(Node& owner) const;
+  void release() { tensor_ = Tensor(); }
+  /// Drops the tensor; if this was its last handle, first moves its producer node to `out`
+  /// (see Node::hand_over_owned_nodes).
+  void hand_over_producer(std::vector<std::shared_ptr<Node>>& out);
+
+ private:
+  Tensor tensor_;
+  uint64_t version_ = 0;
+  bool is_output_ = false;
+};
+
+/// A node of the autograd graph: the backward of one op application.
+class Node : public std::enable_shared_from_this<Node> {
+ public:
+  virtual ~Node();
+  /// Given d(loss)/d(output), returns d(loss)/d(input) for each input (undefined where the
+  /// input needs no gradient).
+  virtual std::vector<Tensor> apply(const Tensor& grad_output) = 0;
+  /// PyTorch's name for the node, e.g. "MulBackward0".
+  virtual std::string name() const = 0;
+  /// Frees saved tensors after a backward without retain_graph.
+  virtual void release_saved() {}
+
+  /// Moves every node this one owns (edges, producers of saved tensors) into `out`, so a
+  /// destructor can free a long chain with an explicit stack instead of recursion.
+  virtual void hand_over_owned_nodes(std::vector<std::shared_ptr<Node>>& out);
+
+  /// One edge per input: the input's node, or null if it needs no gradient.
+  std::vector<std::shared_ptr<Node>> next;
+
+  // Scratch space of the engine during one backward (reset when it ends).
+  bool seen = false;  // reached while discovering the graph
+  int pending = 0;    // gradients still to arrive from nodes not yet run
+  Tensor buffer;      // sum of the gradients arrived so far
+};
+
+/// What an op's backward function receives besides the output gradient.
+struct BackwardContext {
+  std::vector<Tensor> saved;     // the tensors passed to `record`, in order
+  Tensor output;                 // the op's output, if `record` was asked to save it
+  std::vector<bool> needs_grad;  // per input: whether a gradient must be returned
+};
+
+/// An op's backward: returns one gradient per input. It must capture no Tensor (save
+/// tensors through `record` instead), so no node can own its own output.
+using BackwardFunction =
+    std::function<std::vector<Tensor>(const Tensor& grad_output, const BackwardContext& ctx)>;
+
+/// Whether an output of an op on `inputs` must record a graph node.
+bool any_requires_grad(std::initializer_list<Tensor> inputs);
+
+/// Attaches a node named `name` to `output` when grad mode is on and some input requires
+/// grad; otherwise returns `output` untouched. `saved` are kept for the backward.
+Tensor record(const char* name, const Tensor& output, std::initializer_list<Tensor> inputs,
+              std::initializer_list<Tensor> saved, BackwardFunction backward,
+              bool save_output = false);
+/// Same, for ops with a variable number of inputs (cat, stack).
+Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>& inputs,
+              const std::vector<Tensor>& saved, BackwardFunction backward,
+              bool save_output = false);
+
+/// Functional form of backward: d(outputs)/d(inputs), weighted by `grad_outputs` (ones for
+/// scalar outputs when omitted). Leaves' `.grad()` is untouched. An input the outputs do
+/// not depend on throws unless `allow_unused`, in which case its gradient is undefined.
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
+                         bool create_graph = false, bool allow_unused = false);
+
+/// Backpropagates from several outputs at once into the leaves' `.grad()`.
+void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs = {},
+              bool retain_graph = false, bool create_graph = false);
+
+/// Whether ops record graph nodes on this thread (true by default).
+bool grad_enabled();
+void set_grad_enabled(bool enabled);
+
+/// Disables graph recording on this thread for its lifetime (like torch.no_grad()).
+class NoGradGuard {
+ public:
+  NoGradGuard() : previous_(grad_enabled()) { set_grad_enabled(false); }
+  ~NoGradGuard() { set_grad_enabled(previous_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// Whether anomaly detection is on for this thread (off by default).
+bool anomaly_enabled();
+
+/// While alive, every backward checks each gradient it produces and throws Error at the
+/// first NaN or Inf, naming the node that produced it (like torch.autograd.detect_anomaly).
+class DetectAnomalyGuard {
+ public:
+  DetectAnomalyGuard();
+  ~DetectAnomalyGuard();
+  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+}  // namespace ember

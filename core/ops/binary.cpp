@@ -1,0 +1,182 @@
+// Elementwise binary ops with broadcasting. Each gradient is summed back to its input's
+// shape with sum_to, which undoes the broadcast.
+
+#include <cmath>
+
+#include <ember/core/ops/common.h>
+
+namespace ember {
+
+using detail::broadcast_binary;
+using detail::grad_if;
+using Grads = std::vector<Tensor>;
+
+// a + b;  d/da = 1, d/db = 1
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = broadcast_binary("add", a, b, [](float x, float y) { return x + y; });
+  return record("AddBackward0", out, {a, b}, {},
+                [sa = a.shape(), sb = b.shape()](const Tensor& g, const BackwardContext& ctx) {
+                  return Grads{grad_if(ctx, 0, [&] { return sum_to(g, sa); }),
+                               grad_if(ctx, 1, [&] { return sum_to(g, sb); })};
+                });
+}
+
+// a - b;  d/da = 1, d/db = -1
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = broadcast_binary("sub", a, b, [](float x, float y) { return x - y; });
+  return record("SubBackward0", out, {a, b}, {},
+                [sa = a.shape(), sb = b.shape()](const Tensor& g, const BackwardContext& ctx) {
+                  return Grads{grad_if(ctx, 0, [&] { return sum_to(g, sa); }),
+                               grad_if(ctx, 1, [&] { return -sum_to(g, sb); })};
+                });
+}
+
+// a * b;  d/da = b, d/db = a
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = broadcast_binary("mul", a, b, [](float x, float y) { return x * y; });
+  return record("MulBackward0", out, {a, b}, {a, b},
+                [](const Tensor& g, const BackwardContext& ctx) {
+                  const Tensor &a = ctx.saved[0], &b = ctx.saved[1];
+                  return Grads{grad_if(ctx, 0, [&] { return sum_to(g * b, a.shape()); }),
+                               grad_if(ctx, 1, [&] { return sum_to(g * a, b.shape()); })};
+                });
+}
+
+// a / b;  d/da = 1/b, d/db = -a/b²
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = broadcast_binary("div", a, b, [](float x, float y) { return x / y; });
+  return record(
+      "DivBackward0", out, {a, b}, {a, b}, [](const Tensor& g, const BackwardContext& ctx) {
+        const Tensor &a = ctx.saved[0], &b = ctx.saved[1];
+        return Grads{grad_if(ctx, 0, [&] { return sum_to(g / b, a.shape()); }),
+                     grad_if(ctx, 1, [&] { return sum_to(-g * a / (b * b), b.shape()); })};
+      });
+}
+
+// a^b;  d/da = b·a^(b-1), d/db = a^b·ln(a), taken as 0 where a = 0 and b >= 0 (as PyTorch)
+Tensor pow(const Tensor& a, const Tensor& b) {
+  Tensor out = broadcast_binary("pow", a, b, [](float x, float y) { return std::pow(x, y); });
+  return record(
+      "PowBackward1", out, {a, b}, {a, b},
+      [](const Tensor& g, const BackwardContext& ctx) {
+        const Tensor &a = ctx.saved[0], &b = ctx.saved[1];
+        return Grads{grad_if(ctx, 0, [&] { return sum_to(g * b * pow(a, b - 1.f), a.shape()); }),
+                     grad_if(ctx, 1, [&] {
+                       const Tensor log_term = where((a == 0.f) * (b >= 0.f), zeros({}), log(a));
+                       return sum_to(g * ctx.output * log_term, b.shape());
+                     })};
+      },
+      /*save_output=*/true);
+}
+
+// a^e for a constant e;  d/da = e·a^(e-1) (0 when e = 0)
+Tensor pow(const Tensor& a, float exponent) {
+  Tensor out = detail::unary_map("pow", a, [exponent](float x) { return std::pow(x, exponent); });
+  return record("PowBackward0", out, {a}, {a},
+                [exponent](const Tensor& g, const BackwardContext& ctx) {
+                  if (exponent == 0.f) return Grads{zeros_like(g)};
+                  return Grads{g * exponent * pow(ctx.saved[0], exponent - 1.f)};
+                });
+}
+
+namespace {
+// The share of the gradient that goes to `mine` in max(mine, other) (or min): all of it where
+// mine wins, half of it on a tie (PyTorch's rule), none where it loses.
+Tensor winner_share(const Tensor& mine, const Tensor& other, bool is_max) {
+  return (is_max ? mine > other : mine < other) + 0.5f * (mine == other);
+}
+
+Tensor extremum(const char* op, const char* node, const Tensor& a, const Tensor& b, bool is_max) {
+  // NaN wins, as in PyTorch: `x > y` is false for NaN, so test it explicitly.
+  Tensor out = broadcast_binary(op, a, b, [is_max](float x, float y) {
+    if (std::isnan(x)) return x;
+    return (is_max ? x > y : x < y) ? x : y;
+  });
+  return record(node, out, {a, b}, {a, b}, [is_max](const Tensor& g, const BackwardContext& ctx) {
+    const Tensor &a = ctx.saved[0], &b = ctx.saved[1];
+    return Grads{
+        grad_if(ctx, 0, [&] { return sum_to(g * winner_share(a, b, is_max), a.shape()); }),
+        grad_if(ctx, 1, [&] { return sum_to(g * winner_share(b, a, is_max), b.shape()); })};
+  });
+}
+}  // namespace
+
+// max(a, b);  d/da = [a > b] + ½[a = b]
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  return extremum("maximum", "MaximumBackward0", a, b, true);
+}
+
+// min(a, b);  d/da = [a < b] + ½[a = b]
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  return extremum("minimum", "MinimumBackward0", a, b, false);
+}
+
+// condition ? a : b;  d/da = [condition], d/db = 1 - [condition]
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  detail::check_defined(condition, "where");
+  const Shape shape =
+      broadcast_shape(condition.shape(), broadcast_shape(a.shape(), b.shape(), "where"), "where");
+  const Tensor mask = expand(condition.detach(), shape);
+  const Tensor a_full = expand(a.detach(), shape), b_full = expand(b.detach(), shape);
+  Tensor out = empty(shape);
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    out.data()[i] = mask.data()[i] != 0.f ? a_full.data()[i] : b_full.data()[i];
+  }
+  return record("WhereBackward0", out, {a, b}, {mask},
+                [sa = a.shape(), sb = b.shape()](const Tensor& g, const BackwardContext& ctx) {
+                  const Tensor zero = zeros({});
+                  const Tensor& mask = ctx.saved[0];
+                  return Grads{grad_if(ctx, 0, [&] { return sum_to(where(mask, g, zero), sa); }),
+                               grad_if(ctx, 1, [&] { return sum_to(where(mask, zero, g), sb); })};
+                });
+}
+
+// -- comparisons: 0/1 masks, not differentiable ------------------------------------------------
+
+Tensor eq(const Tensor& a, const Tensor& b) {
+  return broadcast_binary("eq", a, b, [](float x, float y) { return float(x == y); });
+}
+Tensor ne(const Tensor& a, const Tensor& b) {
+  return broadcast_binary("ne", a, b, [](float x, float y) { return float(x != y); });
+}
+Tensor lt(const Tensor& a, const Tensor& b) {
+  return broadcast_binary("lt", a, b, [](float x, float y) { return float(x < y); });
+}
+Tensor le(const Tensor& a, const Tensor& b) {
+  return broadcast_binary("le", a, b, [](float x, float y) { return float(x <= y); });
+}
+Tensor gt(const Tensor& a, const Tensor& b) {
+  return broadcast_binary("gt", a, b, [](float x, float y) { return float(x > y); });
+}
+Tensor ge(const Tensor& a, const Tensor& b) {
+  return broadcast_binary("ge", a, b, [](float x, float y) { return float(x >= y); });
+}
+
+// -- operators: a float operand is a 0-d constant ----------------------------------------------
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator+(const Tensor& a, float b) { return add(a, scalar_tensor(b)); }
+Tensor operator-(const Tensor& a, float b) { return sub(a, scalar_tensor(b)); }
+Tensor operator*(const Tensor& a, float b) { return mul(a, scalar_tensor(b)); }
+Tensor operator/(const Tensor& a, float b) { return div(a, scalar_tensor(b)); }
+Tensor operator+(float a, const Tensor& b) { return add(scalar_tensor(a), b); }
+Tensor operator-(float a, const Tensor& b) { return sub(scalar_tensor(a), b); }
+Tensor operator*(float a, const Tensor& b) { return mul(scalar_tensor(a), b); }
+Tensor operator/(float a, const Tensor& b) { return div(scalar_tensor(a), b); }
+Tensor operator==(const Tensor& a, const Tensor& b) { return eq(a, b); }
+Tensor operator!=(const Tensor& a, const Tensor& b) { return ne(a, b); }
+Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
+Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
+Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
+Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
+Tensor operator==(const Tensor& a, float b) { return eq(a, scalar_tensor(b)); }
+Tensor operator!=(const Tensor& a, float b) { return ne(a, scalar_tensor(b)); }
+Tensor operator<(const Tensor& a, float b) { return lt(a, scalar_tensor(b)); }
+Tensor operator<=(const Tensor& a, float b) { return le(a, scalar_tensor(b)); }
+Tensor operator>(const Tensor& a, float b) { return gt(a, scalar_tensor(b)); }
+Tensor operator>=(const Tensor& a, float b) { return ge(a, scalar_tensor(b)); }
+
+}  // namespace ember

@@ -1,0 +1,83 @@
+#pragma once
+// Helpers shared by the op files: argument checks and the forward loops of elementwise ops.
+
+#include <string>
+#include <vector>
+
+#include <ember/core/autograd.h>
+#include <ember/core/error.h>
+#include <ember/core/ops.h>
+#include <ember/core/tensor_impl.h>
+#include <ember/kernels/cpu/elementwise.h>
+
+namespace ember::detail {
+
+inline void check_defined(const Tensor& t, const char* op) {
+  if (!t.defined()) throw Error(std::string(op) + ": got an undefined tensor");
+}
+
+inline void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.device() != b.device()) {
+    throw Error(std::string(op) + ": tensors are on different devices (shapes " +
+                to_string(a.shape()) + " and " + to_string(b.shape()) + ")");
+  }
+}
+
+/// Strides to read a tensor of `shape` as if broadcast to `out_shape` (0 on broadcast dims).
+inline std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out_shape) {
+  std::vector<int64_t> strides(out_shape.size(), 0);
+  const std::vector<int64_t> own = contiguous_strides(shape);
+  const size_t lead = out_shape.size() - shape.size();
+  for (size_t i = 0; i < shape.size(); ++i) strides[lead + i] = shape[i] == 1 ? 0 : own[i];
+  return strides;
+}
+
+/// out = f(a, b) elementwise with broadcasting; no autograd.
+template <class F>
+Tensor broadcast_binary(const char* op, const Tensor& a, const Tensor& b, F f) {
+  check_defined(a, op);
+  check_defined(b, op);
+  check_same_device(a, b, op);
+  const Shape shape = broadcast_shape(a.shape(), b.shape(), op);
+  Tensor out = empty(shape);
+  // Fast paths: equal shapes, or a one-element operand, are flat loops.
+  if (a.shape() == b.shape()) {
+    kernels::cpu::zip(a.data(), b.data(), out.data(), out.numel(), f);
+  } else if (b.numel() == 1 && a.shape() == shape) {
+    const float bv = b.data()[0];
+    kernels::cpu::map(a.data(), out.data(), out.numel(), [&](float x) { return f(x, bv); });
+  } else if (a.numel() == 1 && b.shape() == shape) {
+    const float av = a.data()[0];
+    kernels::cpu::map(b.data(), out.data(), out.numel(), [&](float y) { return f(av, y); });
+  } else {
+    kernels::cpu::zip_broadcast(a.data(), broadcast_strides(a.shape(), shape), b.data(),
+                                broadcast_strides(b.shape(), shape), shape, out.data(), f);
+  }
+  return out;
+}
+
+/// out = f(x) elementwise; no autograd.
+template <class F>
+Tensor unary_map(const char* op, const Tensor& x, F f) {
+  check_defined(x, op);
+  Tensor out = empty(x.shape());
+  kernels::cpu::map(x.data(), out.data(), x.numel(), f);
+  return out;
+}
+
+/// Normalises and checks a list of dims (no repeats). Empty means all dims.
+std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int64_t ndim, const char* op);
+
+/// Views x as [outer, size(dim), inner] for loops along one dim.
+struct DimSplit {
+  int64_t outer, size, inner;
+};
+DimSplit split_at(const Shape& shape, int64_t dim);
+
+/// The gradient for input i, computed only if that input needs one.
+template <class F>
+Tensor grad_if(const BackwardContext& ctx, size_t input, F compute) {
+  return ctx.needs_grad[input] ? compute() : Tensor();
+}
+
+}  // namespace ember::detail

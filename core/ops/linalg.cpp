@@ -1,0 +1,135 @@
+// Matrix products. One primitive, a batch of GEMMs with optional transposes, carries the
+// gradient rule; matmul's 1-d and broadcast cases reshape and expand around it.
+
+#include <ember/core/ops/common.h>
+#include <ember/kernels/cpu/gemm.h>
+
+namespace ember {
+
+using Grads = std::vector<Tensor>;
+
+namespace {
+
+std::string shapes(const Tensor& a, const Tensor& b) {
+  return to_string(a.shape()) + " and " + to_string(b.shape());
+}
+
+// C[i] = op(A[i]) · op(B[i]) for each batch index i. a: [..., r, c], b: [..., r, c] with the
+// same leading (batch) dims; op transposes the last two dims when asked.
+//   dA = dC · op(B)ᵀ (or its transpose), dB = op(A)ᵀ · dC (or its transpose)
+Tensor batched_gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  const int64_t nd = a.dim();
+  const int64_t M = trans_a ? a.shape()[nd - 1] : a.shape()[nd - 2];
+  const int64_t K = trans_a ? a.shape()[nd - 2] : a.shape()[nd - 1];
+  const int64_t N = trans_b ? b.shape()[nd - 2] : b.shape()[nd - 1];
+  Shape shape(a.shape().begin(), a.shape().end() - 2);
+  const int64_t batch = numel_of(shape);
+  shape.push_back(M);
+  shape.push_back(N);
+  Tensor out = empty(shape);
+  const int64_t lda = a.shape()[nd - 1], ldb = b.shape()[nd - 1];
+  for (int64_t i = 0; i < batch; ++i) {
+    kernels::cpu::gemm(trans_a, trans_b, M, N, K, 1.f, a.data() + i * M * K, lda,
+                       b.data() + i * K * N, ldb, 0.f, out.data() + i * M * N, N);
+  }
+  return record("BmmBackward0", out, {a, b}, {a, b},
+                [trans_a, trans_b](const Tensor& g, const BackwardContext& ctx) {
+                  const Tensor &a = ctx.saved[0], &b = ctx.saved[1];
+                  return Grads{detail::grad_if(ctx, 0,
+                                               [&] {
+                                                 return trans_a
+                                                            ? batched_gemm(b, g, trans_b, true)
+                                                            : batched_gemm(g, b, false, !trans_b);
+                                               }),
+                               detail::grad_if(ctx, 1, [&] {
+                                 return trans_b ? batched_gemm(g, a, true, trans_a)
+                                                : batched_gemm(a, g, !trans_a, false);
+                               })};
+                });
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  detail::check_defined(a, "matmul");
+  detail::check_defined(b, "matmul");
+  detail::check_same_device(a, b, "matmul");
+  if (a.dim() == 0 || b.dim() == 0) {
+    throw Error("matmul: both arguments need at least 1 dimension, got shapes " + shapes(a, b));
+  }
+  const int64_t inner_a = a.shape().back();
+  const int64_t inner_b = b.dim() == 1 ? b.shape()[0] : b.shape()[b.dim() - 2];
+  if (inner_a != inner_b) {
+    throw Error("matmul: shapes " + shapes(a, b) + " are not aligned (" + std::to_string(inner_a) +
+                " != " + std::to_string(inner_b) + ")");
+  }
+  // A 1-d operand is a row (left) or a column (right) whose unit dim is dropped at the end.
+  const Tensor a2 = a.dim() == 1 ? unsqueeze(a, 0) : a;
+  const Tensor b2 = b.dim() == 1 ? unsqueeze(b, 1) : b;
+  Shape result;
+  Tensor product;
+  if (b2.dim() == 2) {
+    // [..., M, K] · [K, N]: fold every batch dim of a into M, one GEMM.
+    const int64_t M = a2.shape()[a2.dim() - 2];
+    product = batched_gemm(reshape(a2, {-1, inner_a}), b2, false, false);
+    result.assign(a2.shape().begin(), a2.shape().end() - 2);
+    result.push_back(M);
+  } else {
+    // Broadcast the batch dims, then one GEMM per batch entry.
+    const Shape batch_a(a2.shape().begin(), a2.shape().end() - 2);
+    const Shape batch_b(b2.shape().begin(), b2.shape().end() - 2);
+    result = broadcast_shape(batch_a, batch_b, "matmul");
+    Shape full_a = result, full_b = result;
+    full_a.insert(full_a.end(), a2.shape().end() - 2, a2.shape().end());
+    full_b.insert(full_b.end(), b2.shape().end() - 2, b2.shape().end());
+    const Tensor a3 = reshape(expand(a2, full_a), {-1, full_a[full_a.size() - 2], inner_a});
+    const Tensor b3 = reshape(expand(b2, full_b), {-1, inner_a, full_b.back()});
+    product = batched_gemm(a3, b3, false, false);
+    result.push_back(full_a[full_a.size() - 2]);
+  }
+  result.push_back(b2.shape().back());
+  Tensor out = reshape(product, result);
+  if (a.dim() == 1) out = squeeze(out, -2);
+  if (b.dim() == 1) out = squeeze(out, -1);
+  return out;
+}
+
+// y = x·wᵀ + b;  dx = g·w, dw = gᵀ·x, db = Σ_rows g
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  detail::check_defined(x, "linear");
+  detail::check_defined(w, "linear");
+  detail::check_same_device(x, w, "linear");
+  if (w.dim() != 2 || x.dim() == 0 || x.shape().back() != w.shape()[1]) {
+    throw Error("linear: input " + to_string(x.shape()) + " and weight " + to_string(w.shape()) +
+                " do not fit (expected input [..., in] and weight [out, in])");
+  }
+  const int64_t in = w.shape()[1], out_features = w.shape()[0];
+  if (b.defined() && b.shape() != Shape{out_features}) {
+    throw Error("linear: bias shape " + to_string(b.shape()) + " should be [" +
+                std::to_string(out_features) + "] for weight " + to_string(w.shape()));
+  }
+  const Tensor rows = reshape(x, {-1, in});
+  const int64_t batch = rows.shape()[0];
+  Tensor out = empty({batch, out_features});
+  // The bias is copied into every row first, then the GEMM accumulates onto it (beta = 1):
+  // one pass over the output instead of a GEMM followed by a separate broadcast add.
+  if (b.defined()) {
+    for (int64_t r = 0; r < batch; ++r)
+      std::copy_n(b.data(), out_features, out.data() + r * out_features);
+  }
+  kernels::cpu::gemm(false, true, batch, out_features, in, 1.f, rows.data(), in, w.data(), in,
+                     b.defined() ? 1.f : 0.f, out.data(), out_features);
+  out = record("AddmmBackward0", out, {rows, w, b}, {rows, w},
+               [](const Tensor& g, const BackwardContext& ctx) {
+                 const Tensor &rows = ctx.saved[0], &w = ctx.saved[1];
+                 return Grads{
+                     detail::grad_if(ctx, 0, [&] { return batched_gemm(g, w, false, false); }),
+                     detail::grad_if(ctx, 1, [&] { return batched_gemm(g, rows, true, false); }),
+                     detail::grad_if(ctx, 2, [&] { return sum(g, {0}); })};
+               });
+  Shape shape(x.shape().begin(), x.shape().end() - 1);
+  shape.push_back(out_features);
+  return reshape(out, shape);
+}
+
+}  // namespace ember

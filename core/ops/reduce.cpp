@@ -1,0 +1,168 @@
+// Reductions. sum is the primitive; mean, var and logsumexp are built from it, so they need
+// no backward of their own.
+
+#include <algorithm>
+#include <cmath>
+
+#include <ember/core/ops/common.h>
+
+namespace ember {
+
+using Grads = std::vector<Tensor>;
+
+namespace detail {
+
+std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int64_t ndim,
+                                    const char* op) {
+  std::vector<int64_t> out;
+  if (dims.empty()) {
+    for (int64_t d = 0; d < ndim; ++d) out.push_back(d);
+    return out;
+  }
+  for (int64_t d : dims) {
+    const int64_t n = normalize_dim(d, ndim, op);
+    if (std::find(out.begin(), out.end(), n) != out.end()) {
+      throw Error(std::string(op) + ": dim " + std::to_string(d) + " appears more than once");
+    }
+    out.push_back(n);
+  }
+  std::sort(out.begin(), out.end());
+  // A scalar reduced over "dim 0" is still a scalar.
+  if (ndim == 0) out.clear();
+  return out;
+}
+
+DimSplit split_at(const Shape& shape, int64_t dim) {
+  DimSplit split{1, shape.empty() ? 1 : shape[dim], 1};
+  for (int64_t d = 0; d < dim; ++d) split.outer *= shape[d];
+  for (size_t d = dim + 1; d < shape.size(); ++d) split.inner *= shape[d];
+  return split;
+}
+
+}  // namespace detail
+
+namespace {
+// The shape of x reduced over `dims` (sorted), with reduced dims kept as 1.
+Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims) {
+  Shape kept = shape;
+  for (int64_t d : dims) kept[d] = 1;
+  return kept;
+}
+
+Shape drop_dims(const Shape& shape, const std::vector<int64_t>& dims) {
+  Shape out;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (std::find(dims.begin(), dims.end(), int64_t(d)) == dims.end()) out.push_back(shape[d]);
+  }
+  return out;
+}
+
+int64_t count_over(const Shape& shape, const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= shape[d];
+  return n;
+}
+}  // namespace
+
+// Σ x;  d/dx = 1 (the gradient is broadcast back over the reduced dims)
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  detail::check_defined(x, "sum");
+  const std::vector<int64_t> reduced = detail::normalize_dims(dims, x.dim(), "sum");
+  const Shape kept = reduced_shape(x.shape(), reduced);
+  Tensor out = empty(keepdim ? kept : drop_dims(x.shape(), reduced));
+  std::vector<int64_t> out_strides = contiguous_strides(kept);
+  for (int64_t d : reduced) out_strides[d] = 0;
+  kernels::cpu::sum_reduce(x.data(), x.shape(), out_strides, out.data(), out.numel());
+  return record("SumBackward1", out, {x}, {},
+                [kept, input_shape = x.shape()](const Tensor& g, const BackwardContext&) {
+                  return Grads{expand(reshape(g, kept), input_shape)};
+                });
+}
+
+Tensor sum(const Tensor& x) { return sum(x, {}, false); }
+
+// mean = Σ x / n
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  detail::check_defined(x, "mean");
+  const std::vector<int64_t> reduced = detail::normalize_dims(dims, x.dim(), "mean");
+  return sum(x, dims, keepdim) / static_cast<float>(count_over(x.shape(), reduced));
+}
+
+Tensor mean(const Tensor& x) { return mean(x, {}, false); }
+
+// var = Σ (x - mean)² / (n - 1) when unbiased, / n otherwise
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims, bool unbiased, bool keepdim) {
+  detail::check_defined(x, "var");
+  const std::vector<int64_t> reduced = detail::normalize_dims(dims, x.dim(), "var");
+  const int64_t n = count_over(x.shape(), reduced);
+  const Tensor centered = x - mean(x, dims, true);
+  return sum(centered * centered, dims, keepdim) / static_cast<float>(unbiased ? n - 1 : n);
+}
+
+Tensor var(const Tensor& x, bool unbiased) { return var(x, {}, unbiased, false); }
+
+namespace {
+// max or min along `dim`. The gradient goes to the chosen element only, through a one-hot
+// mask built here (piecewise constant, so it needs no derivative of its own).
+ValuesIndices extremum_along(const char* op, const char* node, const Tensor& x, int64_t dim,
+                             bool keepdim, bool is_max) {
+  detail::check_defined(x, op);
+  dim = normalize_dim(dim, x.dim(), op);
+  const detail::DimSplit split = detail::split_at(x.shape(), dim);
+  if (split.size == 0) {
+    throw Error(std::string(op) + ": cannot reduce over dim " + std::to_string(dim) +
+                " of size 0 (shape " + to_string(x.shape()) + ")");
+  }
+  Shape kept = x.shape();
+  if (!kept.empty()) kept[dim] = 1;
+  Tensor values = empty(kept), indices = empty(kept), chosen = zeros(x.shape());
+  const float* in = x.data();
+  for (int64_t o = 0; o < split.outer; ++o) {
+    for (int64_t i = 0; i < split.inner; ++i) {
+      const int64_t base = o * split.size * split.inner + i;
+      int64_t best = 0;
+      // The first extreme value wins ties; a NaN wins over everything (as PyTorch).
+      for (int64_t k = 1; k < split.size && !std::isnan(in[base + best * split.inner]); ++k) {
+        const float v = in[base + k * split.inner], b = in[base + best * split.inner];
+        if (std::isnan(v) || (is_max ? v > b : v < b)) best = k;
+      }
+      values.data()[o * split.inner + i] = in[base + best * split.inner];
+      indices.data()[o * split.inner + i] = static_cast<float>(best);
+      chosen.data()[base + best * split.inner] = 1.f;
+    }
+  }
+  // d/dx = one-hot of the chosen element
+  values = record(node, values, {x}, {chosen}, [](const Tensor& g, const BackwardContext& ctx) {
+    const Tensor& chosen = ctx.saved[0];
+    return Grads{expand(g, chosen.shape()) * chosen};
+  });
+  if (!keepdim && x.dim() > 0) {
+    values = squeeze(values, dim);
+    indices = squeeze(indices.detach(), dim);
+  }
+  return {values, indices};
+}
+}  // namespace
+
+ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) {
+  return extremum_along("max", "MaxBackward0", x, dim, keepdim, true);
+}
+
+ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) {
+  return extremum_along("min", "MinBackward0", x, dim, keepdim, false);
+}
+
+// log Σ e^x = m + log Σ e^(x - m), m = max x (a constant shift, so no gradient flows into m)
+Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
+  detail::check_defined(x, "logsumexp");
+  dim = normalize_dim(dim, x.dim(), "logsumexp");
+  Tensor shift = max(x, dim, true).values.detach();
+  // All -inf (or +inf) rows would make x - m NaN; shifting those by 0 gives PyTorch's answer.
+  for (int64_t i = 0; i < shift.numel(); ++i) {
+    if (std::isinf(shift.data()[i])) shift.data()[i] = 0.f;
+  }
+  const Tensor out = log(sum(exp(x - shift), {dim}, true)) + shift;
+  return keepdim || x.dim() == 0 ? out : squeeze(out, dim);
+}
+
+}  // namespace ember

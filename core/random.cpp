@@ -1,0 +1,60 @@
+#include <ember/core/error.h>
+#include <ember/core/random.h>
+
+#include <cmath>
+#include <numbers>
+#include <random>
+
+namespace ember {
+
+namespace {
+std::mt19937& generator() {
+  static std::mt19937 engine(0);
+  return engine;
+}
+}  // namespace
+
+void manual_seed(uint64_t seed) { generator().seed(static_cast<std::mt19937::result_type>(seed)); }
+
+float uniform_sample() {
+  // The top 24 bits fill a float's mantissa exactly, so every value is a multiple of 2^-24
+  // in [0, 1). (std::uniform_real_distribution's algorithm differs between libraries.)
+  return static_cast<float>(generator()() >> 8) * (1.f / 16777216.f);
+}
+
+Tensor uniform(const Shape& shape, float low, float high, bool requires_grad) {
+  if (!(low <= high)) {
+    throw Error("uniform: low " + std::to_string(low) + " must not exceed high " +
+                std::to_string(high));
+  }
+  Tensor t = empty(shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = low + (high - low) * uniform_sample();
+  return t.requires_grad_(requires_grad);
+}
+
+Tensor rand(const Shape& shape, bool requires_grad) {
+  return uniform(shape, 0.f, 1.f, requires_grad);
+}
+
+Tensor normal(const Shape& shape, float mean, float stddev, bool requires_grad) {
+  if (!(stddev >= 0.f)) throw Error("normal: stddev must be >= 0, got " + std::to_string(stddev));
+  Tensor t = empty(shape);
+  float* out = t.data();
+  // Box-Muller: two uniforms give two independent standard normals.
+  for (int64_t i = 0; i < t.numel(); i += 2) {
+    const double u1 = 1.0 - uniform_sample();  // in (0, 1], so log(u1) is finite
+    const double u2 = uniform_sample();
+    const double radius = std::sqrt(-2.0 * std::log(u1));
+    const double angle = 2.0 * std::numbers::pi * u2;
+    out[i] = static_cast<float>(mean + stddev * radius * std::cos(angle));
+    if (i + 1 < t.numel())
+      out[i + 1] = static_cast<float>(mean + stddev * radius * std::sin(angle));
+  }
+  return t.requires_grad_(requires_grad);
+}
+
+Tensor randn(const Shape& shape, bool requires_grad) {
+  return normal(shape, 0.f, 1.f, requires_grad);
+}
+
+}  // namespace ember

@@ -1,0 +1,24 @@
+#pragma once
+// Seeded random tensors: the same seed gives the same values on every run and machine.
+
+#include <cstdint>
+
+#include <ember/core/tensor.h>
+
+namespace ember {
+
+/// Seeds the global generator (a 32-bit Mersenne Twister, as PyTorch's CPU generator).
+/// The streams are ember's own: values do not equal PyTorch's for the same seed.
+void manual_seed(uint64_t seed);
+
+/// Uniform samples in [low, high).
+Tensor rand(const Shape& shape, bool requires_grad = false);
+Tensor uniform(const Shape& shape, float low, float high, bool requires_grad = false);
+/// Standard normal samples (Box-Muller), times `stddev` plus `mean` for `normal`.
+Tensor randn(const Shape& shape, bool requires_grad = false);
+Tensor normal(const Shape& shape, float mean, float stddev, bool requires_grad = false);
+
+/// One uniform sample in [0, 1) from the global generator (for dropout masks, shuffles).
+float uniform_sample();
+
+}  // namespace ember

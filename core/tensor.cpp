@@ -1,0 +1,315 @@
+#include <ember/core/autograd.h>
+#include <ember/core/error.h>
+#include <ember/core/ops.h>
+#include <ember/core/tensor.h>
+#include <ember/core/tensor_impl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <ostream>
+
+namespace ember {
+
+namespace {
+std::atomic<int64_t> live_count{0};
+std::atomic<int64_t> live_bytes{0};
+
+TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl, const char* what) {
+  if (!impl) throw Error(std::string(what) + ": the tensor is undefined");
+  return *impl;
+}
+
+void check_in_place_allowed(const Tensor& t, const char* op) {
+  if (grad_enabled() && t.requires_grad()) {
+    throw Error(std::string(op) +
+                ": in-place update of a tensor that requires grad while grad mode is on; "
+                "wrap it in NoGradGuard (as optimizers do)");
+  }
+}
+}  // namespace
+
+Storage::Storage(int64_t n)
+    : values(std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n))), numel(n) {
+  live_count.fetch_add(1, std::memory_order_relaxed);
+  live_bytes.fetch_add(n * int64_t(sizeof(float)), std::memory_order_relaxed);
+}
+
+Storage::~Storage() {
+  live_count.fetch_sub(1, std::memory_order_relaxed);
+  live_bytes.fetch_sub(numel * int64_t(sizeof(float)), std::memory_order_relaxed);
+}
+
+int64_t live_storage_count() { return live_count.load(); }
+int64_t live_storage_bytes() { return live_bytes.load(); }
+
+Tensor::Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+const Shape& Tensor::shape() const { return checked(impl_, "shape").shape; }
+int64_t Tensor::dim() const { return static_cast<int64_t>(shape().size()); }
+int64_t Tensor::numel() const { return checked(impl_, "numel").storage->numel; }
+int64_t Tensor::size(int64_t d) const {
+  if (dim() == 0)
+    throw Error("size: a 0-d tensor has no dimensions (asked for dim " + std::to_string(d) + ")");
+  return shape()[normalize_dim(d, dim(), "size")];
+}
+Device Tensor::device() const { return checked(impl_, "device").device; }
+float* Tensor::data() const { return checked(impl_, "data").storage->values.get(); }
+
+std::vector<float> Tensor::to_vector() const { return {data(), data() + numel()}; }
+
+float Tensor::item() const {
+  if (numel() != 1) {
+    throw Error("item: only a one-element tensor converts to a float, got shape " +
+                ember::to_string(shape()));
+  }
+  return data()[0];
+}
+
+bool Tensor::requires_grad() const { return checked(impl_, "requires_grad").requires_grad; }
+
+Tensor& Tensor::requires_grad_(bool requires_grad) {
+  TensorImpl& impl = checked(impl_, "requires_grad_");
+  if (impl.grad_fn && !requires_grad) {
+    throw Error("requires_grad_: cannot clear requires_grad on a non-leaf tensor (grad_fn=" +
+                impl.grad_fn->name() + "); use detach()");
+  }
+  impl.requires_grad = requires_grad || impl.grad_fn != nullptr;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return checked(impl_, "grad").grad; }
+
+void Tensor::set_grad(const Tensor& grad) const {
+  if (grad.defined() && grad.shape() != shape()) {
+    throw Error("set_grad: gradient shape " + ember::to_string(grad.shape()) +
+                " does not match tensor shape " + ember::to_string(shape()));
+  }
+  checked(impl_, "set_grad").grad = grad;
+}
+
+const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked(impl_, "grad_fn").grad_fn; }
+bool Tensor::is_leaf() const { return grad_fn() == nullptr; }
+
+Tensor share_storage(const Tensor& source, const Shape& shape) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = source.impl()->storage;
+  impl->shape = shape;
+  impl->device = source.device();
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::detach() const { return share_storage(*this, shape()); }
+
+void Tensor::backward(const Tensor& grad_output, bool retain_graph, bool create_graph) const {
+  ember::backward({*this},
+                  grad_output.defined() ? std::vector<Tensor>{grad_output} : std::vector<Tensor>{},
+                  retain_graph, create_graph);
+}
+
+uint64_t Tensor::version() const { return checked(impl_, "version").storage->version; }
+
+Tensor& Tensor::zero_() { return fill_(0.f); }
+
+Tensor& Tensor::fill_(float value) {
+  check_in_place_allowed(*this, "fill_");
+  std::fill_n(data(), numel(), value);
+  ++impl_->storage->version;
+  return *this;
+}
+
+Tensor& Tensor::copy_(const Tensor& source) {
+  check_in_place_allowed(*this, "copy_");
+  if (source.shape() != shape()) {
+    throw Error("copy_: source shape " + ember::to_string(source.shape()) +
+                " does not match destination shape " + ember::to_string(shape()));
+  }
+  std::copy_n(source.data(), numel(), data());
+  ++impl_->storage->version;
+  return *this;
+}
+
+Tensor& Tensor::add_(const Tensor& other, float alpha) {
+  check_in_place_allowed(*this, "add_");
+  if (broadcast_shape(shape(), other.shape(), "add_") != shape()) {
+    throw Error("add_: cannot broadcast " + ember::to_string(other.shape()) +
+                " into the destination shape " + ember::to_string(shape()));
+  }
+  const Tensor addend = other.shape() == shape() ? other : ember::expand(other.detach(), shape());
+  float* out = data();
+  const float* in = addend.data();
+  for (int64_t i = 0; i < numel(); ++i) out[i] += alpha * in[i];
+  ++impl_->storage->version;
+  return *this;
+}
+
+Tensor& Tensor::mul_(float factor) {
+  check_in_place_allowed(*this, "mul_");
+  float* out = data();
+  for (int64_t i = 0; i < numel(); ++i) out[i] *= factor;
+  ++impl_->storage->version;
+  return *this;
+}
+
+// -- creation ------------------------------------------------------------------------------
+
+Tensor empty(const Shape& shape) {
+  for (int64_t size : shape) {
+    if (size < 0) throw Error("empty: negative size in shape " + to_string(shape));
+  }
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(numel_of(shape));
+  impl->shape = shape;
+  return Tensor(std::move(impl));
+}
+
+Tensor full(const Shape& shape, float value, bool requires_grad) {
+  Tensor t = empty(shape);
+  std::fill_n(t.data(), t.numel(), value);
+  return t.requires_grad_(requires_grad);
+}
+
+Tensor zeros(const Shape& shape, bool requires_grad) { return full(shape, 0.f, requires_grad); }
+Tensor ones(const Shape& shape, bool requires_grad) { return full(shape, 1.f, requires_grad); }
+Tensor zeros_like(const Tensor& t, bool requires_grad) { return zeros(t.shape(), requires_grad); }
+Tensor ones_like(const Tensor& t, bool requires_grad) { return ones(t.shape(), requires_grad); }
+
+Tensor tensor(const std::vector<float>& values, const Shape& shape, bool requires_grad) {
+  Tensor t = empty(shape);
+  if (static_cast<int64_t>(values.size()) != t.numel()) {
+    throw Error("tensor: " + std::to_string(values.size()) + " values do not fill shape " +
+                to_string(shape) + " (" + std::to_string(t.numel()) + " elements)");
+  }
+  std::copy(values.begin(), values.end(), t.data());
+  return t.requires_grad_(requires_grad);
+}
+
+Tensor tensor(std::initializer_list<float> values, bool requires_grad) {
+  return tensor(std::vector<float>(values), {static_cast<int64_t>(values.size())}, requires_grad);
+}
+
+Tensor scalar_tensor(float value, bool requires_grad) { return full({}, value, requires_grad); }
+
+Tensor arange(float start, float end, float step) {
+  if (step == 0.f || !std::isfinite(start) || !std::isfinite(end) || !std::isfinite(step)) {
+    throw Error("arange: invalid range start=" + std::to_string(start) +
+                " end=" + std::to_string(end) + " step=" + std::to_string(step));
+  }
+  const double count = std::ceil((double(end) - start) / step);
+  Tensor t = empty({std::max<int64_t>(0, static_cast<int64_t>(count))});
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.data()[i] = static_cast<float>(start + i * double(step));
+  return t;
+}
+
+Tensor arange(float end) { return arange(0.f, end, 1.f); }
+
+Tensor eye(int64_t n) {
+  Tensor t = zeros({n, n});
+  for (int64_t i = 0; i < n; ++i) t.data()[i * n + i] = 1.f;
+  return t;
+}
+
+// -- printing, in PyTorch's style ------------------------------------------------------------
+
+namespace {
+
+// How every element of one tensor is printed, chosen once from all values (as PyTorch does).
+struct Formatter {
+  bool integral = true;     // "1." instead of "1.0000"
+  bool scientific = false;  // "1.0000e+04"
+  int width = 1;
+
+  explicit Formatter(const Tensor& t) {
+    double max_abs = 0, min_abs = INFINITY;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      const float v = t.data()[i];
+      if (!std::isfinite(v)) continue;
+      if (v != std::nearbyint(v)) integral = false;
+      max_abs = std::max<double>(max_abs, std::fabs(v));
+      if (v != 0) min_abs = std::min<double>(min_abs, std::fabs(v));
+    }
+    scientific = max_abs > 1e8 || (!integral && (min_abs < 1e-4 || max_abs / min_abs > 1000));
+    if (integral && max_abs > 1e8) integral = false;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      width = std::max(width, static_cast<int>(format(t.data()[i]).size()));
+    }
+  }
+
+  std::string format(float v) const {
+    char buffer[64];
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    if (integral) {
+      std::snprintf(buffer, sizeof buffer, "%.0f.", double(v));
+    } else {
+      std::snprintf(buffer, sizeof buffer, scientific ? "%.4e" : "%.4f", double(v));
+    }
+    return buffer;
+  }
+
+  std::string padded(float v) const {
+    std::string s = format(v);
+    return std::string(width - s.size(), ' ') + s;
+  }
+};
+
+// Prints dims from `dim` on, starting at flat `offset`. Large tensors show the first and last
+// three entries of each dim around "...", like PyTorch's summarisation above 1000 elements.
+void print_dims(std::string& out, const Tensor& t, const Formatter& f, int64_t dim, int64_t offset,
+                int indent, bool summarize) {
+  const int64_t size = t.shape()[dim];
+  const int64_t stride = numel_of(Shape(t.shape().begin() + dim + 1, t.shape().end()));
+  const bool last = dim == t.dim() - 1;
+  out += "[";
+  for (int64_t i = 0; i < size; ++i) {
+    if (summarize && size > 6 && i == 3) {
+      out += last ? "..., " : "...,\n";
+      if (!last) out.append(indent + 1, ' ');
+      i = size - 4;
+      continue;
+    }
+    if (last) {
+      out += f.padded(t.data()[offset + i]);
+    } else {
+      print_dims(out, t, f, dim + 1, offset + i * stride, indent + 1, summarize);
+    }
+    if (i + 1 < size && last) out += ", ";
+    if (i + 1 < size && !last) {
+      // Rows end with one newline, 2-d blocks with two, and so on; then align under "[".
+      out += ',';
+      out.append(t.dim() - dim - 1, '\n');
+      out.append(indent + 1, ' ');
+    }
+  }
+  out += "]";
+}
+
+}  // namespace
+
+std::string Tensor::to_string() const {
+  if (!defined()) return "tensor(undefined)";
+  const std::string prefix = "tensor(";
+  std::string out = prefix;
+  const Formatter f(*this);
+  if (dim() == 0) {
+    out += f.format(item());
+  } else if (numel() == 0) {
+    out += "[], size=(";
+    for (int64_t i = 0; i < dim(); ++i) out += (i ? ", " : "") + std::to_string(shape()[i]);
+    out += dim() == 1 ? ",)" : ")";
+  } else {
+    print_dims(out, *this, f, 0, 0, static_cast<int>(prefix.size()), numel() > 1000);
+  }
+  if (grad_fn()) {
+    out += ", grad_fn=<" + grad_fn()->name() + ">";
+  } else if (requires_grad()) {
+    out += ", requires_grad=True";
+  }
+  return out + ")";
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }
+
+}  // namespace ember
