@@ -230,8 +230,10 @@ struct Formatter {
       max_abs = std::max<double>(max_abs, std::fabs(v));
       if (v != 0) min_abs = std::min<double>(min_abs, std::fabs(v));
     }
-    scientific = max_abs > 1e8 || (!integral && (min_abs < 1e-4 || max_abs / min_abs > 1000));
-    if (integral && max_abs > 1e8) integral = false;
+    // PyTorch's rule: scientific when the nonzero magnitudes span more than 1000x, or reach
+    // above 1e8 or below 1e-4.
+    scientific = max_abs > 1e8 || min_abs < 1e-4 || (max_abs > 0 && max_abs / min_abs > 1000);
+    if (scientific) integral = false;
     for (int64_t i = 0; i < t.numel(); ++i) {
       width = std::max(width, static_cast<int>(format(t.data()[i]).size()));
     }
@@ -265,7 +267,7 @@ void print_dims(std::string& out, const Tensor& t, const Formatter& f, int64_t d
   out += "[";
   for (int64_t i = 0; i < size; ++i) {
     if (summarize && size > 6 && i == 3) {
-      out += last ? "..., " : "...,\n";
+      out += last ? " ..., " : "...,\n";
       if (!last) out.append(indent + 1, ' ');
       i = size - 4;
       continue;

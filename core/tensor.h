@@ -45,7 +45,8 @@ class Tensor {
   std::vector<float> to_vector() const;
   /// The value of a one-element tensor. Throws Error otherwise.
   float item() const;
-  /// PyTorch-like text: "tensor([[1., 2.], [3., 4.]], grad_fn=<AddBackward0>)".
+  /// PyTorch-like text, e.g. "tensor([2., 4.], grad_fn=<MulBackward0>)": same number format
+  /// and summarisation above 1000 elements, but no wrapping at 80 columns.
   std::string to_string() const;
 
   // -- autograd --------------------------------------------------------------------------

@@ -1,13 +1,115 @@
+// Tensor creation, inspection and printing.
+
 #include <catch2/catch.hpp>
+
+#include <cmath>
 
 #include <ember/ember.h>
 
 using namespace ember;
+using Catch::Contains;
 
-TEST_CASE("smoke: y = (t * 2 + 1).relu().sum() backprops 2 where positive", "[tensor]") {
+TEST_CASE("the README example: (t * 2 + 1).relu().sum() backprops 2 where positive", "[tensor]") {
   Tensor t = tensor({1.f, -2.f, 3.f, 4.f}, {2, 2}, true);
   Tensor y = (t * 2.f + 1.f).relu().sum();
-  REQUIRE(y.item() == Approx(3.f + 7.f + 9.f));
+  CHECK(y.item() == 3.f + 7.f + 9.f);
   y.backward();
-  REQUIRE(t.grad().to_vector() == std::vector<float>{2.f, 0.f, 2.f, 2.f});
+  CHECK(t.grad().to_vector() == std::vector<float>{2.f, 0.f, 2.f, 2.f});
+}
+
+TEST_CASE("inspection: shape, dim, numel, size with negative dims", "[tensor]") {
+  Tensor t = zeros({2, 3, 4});
+  CHECK(t.shape() == Shape{2, 3, 4});
+  CHECK(t.dim() == 3);
+  CHECK(t.numel() == 24);
+  CHECK(t.size(0) == 2);
+  CHECK(t.size(-1) == 4);
+  CHECK(t.size(-3) == 2);
+  CHECK_THROWS_WITH(t.size(3), Contains("size") && Contains("dim 3"));
+  CHECK_THROWS_WITH(t.size(-4), Contains("[-3, 2]"));
+}
+
+TEST_CASE("a default-constructed tensor is undefined", "[tensor]") {
+  Tensor t;
+  CHECK_FALSE(t.defined());
+  CHECK_THROWS_AS(t.shape(), Error);
+  CHECK(t.to_string() == "tensor(undefined)");
+}
+
+TEST_CASE("copying a Tensor shares its data", "[tensor]") {
+  Tensor a = zeros({2});
+  Tensor b = a;
+  b.fill_(7.f);
+  CHECK(a.to_vector() == std::vector<float>{7.f, 7.f});
+}
+
+TEST_CASE("creation functions fill as documented", "[tensor]") {
+  CHECK(ones({2}).to_vector() == std::vector<float>{1.f, 1.f});
+  CHECK(full({3}, 0.5f).to_vector() == std::vector<float>{0.5f, 0.5f, 0.5f});
+  CHECK(zeros_like(ones({2, 2})).shape() == Shape{2, 2});
+  CHECK(ones_like(zeros({3}), true).requires_grad());
+  CHECK(arange(5.f).to_vector() == std::vector<float>{0.f, 1.f, 2.f, 3.f, 4.f});
+  CHECK(arange(1.f, 2.f, 0.25f).to_vector() == std::vector<float>{1.f, 1.25f, 1.5f, 1.75f});
+  CHECK(arange(3.f, 0.f, -1.f).to_vector() == std::vector<float>{3.f, 2.f, 1.f});
+  CHECK(eye(2).to_vector() == std::vector<float>{1.f, 0.f, 0.f, 1.f});
+  CHECK(scalar_tensor(2.f).dim() == 0);
+  CHECK(tensor({1.f, 2.f}).shape() == Shape{2});
+  CHECK(zeros({0, 3}).numel() == 0);
+}
+
+TEST_CASE("creation errors name the function and the values", "[tensor][errors]") {
+  CHECK_THROWS_WITH(tensor({1.f, 2.f, 3.f}, {2, 2}), Contains("tensor") && Contains("[2, 2]"));
+  CHECK_THROWS_WITH(arange(0.f, 1.f, 0.f), Contains("arange") && Contains("step"));
+  CHECK_THROWS_WITH(zeros({2, -1}), Contains("negative size") && Contains("[2, -1]"));
+}
+
+TEST_CASE("item() needs exactly one element", "[tensor][errors]") {
+  CHECK(full({1, 1}, 3.f).item() == 3.f);
+  CHECK_THROWS_AS(zeros({2}).item(), Error);
+  CHECK_THROWS_WITH(zeros({2, 3}).item(), Contains("item") && Contains("[2, 3]"));
+}
+
+TEST_CASE("manual_seed makes rand and randn reproducible", "[tensor][random]") {
+  manual_seed(42);
+  const std::vector<float> a = randn({100}).to_vector(), u = rand({100}).to_vector();
+  manual_seed(42);
+  CHECK(randn({100}).to_vector() == a);
+  CHECK(rand({100}).to_vector() == u);
+  manual_seed(43);
+  CHECK(randn({100}).to_vector() != a);
+}
+
+TEST_CASE("randn has mean 0 and variance 1, rand lies in [0, 1)", "[tensor][random]") {
+  manual_seed(0);
+  Tensor n = randn({100000});
+  // Standard errors: mean 1/sqrt(n) = 0.003, variance sqrt(2/n) = 0.0045; allow 5 of them.
+  CHECK(std::fabs(n.mean().item()) < 0.016f);
+  CHECK(std::fabs(n.var().item() - 1.f) < 0.023f);
+  Tensor u = rand({100000});
+  CHECK(max(u, 0).values.item() < 1.f);
+  CHECK(min(u, 0).values.item() >= 0.f);
+  CHECK(std::fabs(u.mean().item() - 0.5f) < 0.005f);
+}
+
+TEST_CASE("printing follows PyTorch's format", "[tensor][print]") {
+  CHECK(tensor({1.f, 2.f, 3.f, 4.f}, {2, 2}).to_string() ==
+        "tensor([[1., 2.],\n        [3., 4.]])");
+  CHECK(tensor({1.5f, -2.25f}).to_string() == "tensor([ 1.5000, -2.2500])");
+  CHECK(scalar_tensor(3.f).to_string() == "tensor(3.)");
+  CHECK(tensor({1.f, 2.f}, true).to_string() == "tensor([1., 2.], requires_grad=True)");
+  CHECK((tensor({1.f, 2.f}, true) * 2.f).to_string() == "tensor([2., 4.], grad_fn=<MulBackward0>)");
+  CHECK(zeros({0}).to_string() == "tensor([], size=(0,))");
+  CHECK(arange(8.f).reshape({2, 2, 2}).to_string() ==
+        "tensor([[[0., 1.],\n         [2., 3.]],\n\n        [[4., 5.],\n         [6., 7.]]])");
+  CHECK(tensor({1e-5f, 1.f}).to_string() == "tensor([1.0000e-05, 1.0000e+00])");
+}
+
+TEST_CASE("printing a large tensor summarises it", "[tensor][print]") {
+  const std::string s = arange(2000.f).to_string();
+  // As PyTorch, but on one line (ember does not wrap at 80 columns).
+  CHECK(s ==
+        "tensor([0.0000e+00, 1.0000e+00, 2.0000e+00,  ..., 1.9970e+03, 1.9980e+03, "
+        "1.9990e+03])");
+  CHECK(arange(9.f).reshape({3, 3}).to_string() ==
+        "tensor([[0., 1., 2.],\n        [3., 4., 5.],\n        [6., 7., 8.]])");
 }

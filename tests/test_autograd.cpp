@@ -1,0 +1,231 @@
+// The autograd engine: accumulation, the functional grad(), graph lifetime, grad mode,
+// higher-order gradients, version counters and anomaly detection.
+
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include <ember/core/tensor_impl.h>
+#include <ember/ember.h>
+
+using namespace ember;
+using Catch::Contains;
+
+TEST_CASE("leaves accumulate .grad across backward calls, like PyTorch", "[autograd]") {
+  Tensor x = tensor({1.f, 2.f, 3.f}, true);
+  (x * x).sum().backward();
+  (x * x).sum().backward();
+  CHECK(x.grad().to_vector() == std::vector<float>{4.f, 8.f, 12.f});  // 2 * 2x
+}
+
+TEST_CASE("a tensor used twice receives the sum of both gradients", "[autograd]") {
+  Tensor x = tensor({3.f}, true);
+  Tensor y = x * x + x * 5.f;  // dy/dx = 2x + 5 = 11
+  y.sum().backward();
+  CHECK(x.grad().item() == 11.f);
+}
+
+TEST_CASE("leaves fed the same gradient tensor get independent .grad storage", "[autograd]") {
+  Tensor a = tensor({1.f, 2.f}, true), b = tensor({3.f, 4.f}, true);
+  (a + b).sum().backward();  // add passes one gradient tensor to both inputs
+  {
+    NoGradGuard no_grad;
+    a.grad().mul_(10.f);
+  }
+  CHECK(a.grad().to_vector() == std::vector<float>{10.f, 10.f});
+  CHECK(b.grad().to_vector() == std::vector<float>{1.f, 1.f});
+}
+
+TEST_CASE("grad() returns gradients without touching .grad", "[autograd]") {
+  Tensor x = tensor({1.f, 2.f}, true), w = tensor({3.f, 4.f}, true);
+  Tensor y = (x * w).sum();
+  std::vector<Tensor> g = grad({y}, {x, w});
+  CHECK(g[0].to_vector() == std::vector<float>{3.f, 4.f});
+  CHECK(g[1].to_vector() == std::vector<float>{1.f, 2.f});
+  CHECK_FALSE(x.grad().defined());
+  CHECK_FALSE(w.grad().defined());
+}
+
+TEST_CASE("grad() of a non-leaf input is the gradient flowing into it", "[autograd]") {
+  Tensor x = tensor({1.f, 2.f}, true);
+  Tensor h = x * 3.f;
+  Tensor y = (h * h).sum();
+  CHECK(grad({y}, {h})[0].to_vector() == std::vector<float>{6.f, 12.f});  // 2h
+}
+
+TEST_CASE("grad() rejects an unused input unless allow_unused", "[autograd]") {
+  Tensor x = tensor({1.f}, true), unused = tensor({1.f}, true);
+  Tensor y = (x * 2.f).sum();
+  CHECK_THROWS_WITH(grad({y}, {x, unused}, {}, true), Contains("allow_unused"));
+  std::vector<Tensor> g = grad({y}, {x, unused}, {}, false, false, true);
+  CHECK(g[0].item() == 2.f);
+  CHECK_FALSE(g[1].defined());
+}
+
+TEST_CASE("create_graph gives second and third derivatives of x^3", "[autograd]") {
+  Tensor x = tensor({2.f}, true);
+  Tensor y = (x * x * x).sum();
+  Tensor dy = grad({y}, {x}, {}, false, true)[0];          // 3x² = 12
+  Tensor d2y = grad({dy.sum()}, {x}, {}, false, true)[0];  // 6x = 12
+  Tensor d3y = grad({d2y.sum()}, {x})[0];                  // 6
+  CHECK(dy.item() == 12.f);
+  CHECK(d2y.item() == 12.f);
+  CHECK(d3y.item() == 6.f);
+}
+
+TEST_CASE("create_graph differentiates through a saved output (tanh)", "[autograd]") {
+  // d/dx tanh = 1 - t², d²/dx² tanh = -2 t (1 - t²)
+  Tensor x = tensor({0.5f}, true);
+  Tensor dy = grad({tanh(x).sum()}, {x}, {}, false, true)[0];
+  Tensor d2y = grad({dy.sum()}, {x})[0];
+  const float t = std::tanh(0.5f);
+  CHECK(d2y.item() == Approx(-2.f * t * (1.f - t * t)).epsilon(1e-6));
+}
+
+TEST_CASE("backward on a non-scalar output needs grad_output", "[autograd][errors]") {
+  Tensor x = tensor({1.f, 2.f, 3.f, 4.f}, {2, 2}, true);
+  Tensor y = x * 2.f;
+  CHECK_THROWS_AS(y.backward(), Error);
+  CHECK_THROWS_WITH(y.backward(), Contains("[2, 2]") && Contains("grad_output"));
+  CHECK_THROWS_WITH(y.backward(ones({3})), Contains("[3]") && Contains("[2, 2]"));
+  y.backward(full({2, 2}, 0.5f));
+  CHECK(x.grad().to_vector() == std::vector<float>{1.f, 1.f, 1.f, 1.f});
+}
+
+TEST_CASE("backward on a tensor that does not require grad is an error", "[autograd][errors]") {
+  CHECK_THROWS_WITH(ones({1}).backward(), Contains("does not require grad"));
+}
+
+TEST_CASE("a second backward through a freed graph names retain_graph", "[autograd][errors]") {
+  Tensor x = tensor({1.f, 2.f}, true);
+  Tensor y = (x * x).sum();
+  y.backward();
+  CHECK_THROWS_AS(y.backward(), Error);
+  CHECK_THROWS_WITH(y.backward(), Contains("retain_graph") && Contains("MulBackward0"));
+}
+
+TEST_CASE("retain_graph allows a second backward", "[autograd]") {
+  Tensor x = tensor({1.f, 2.f}, true);
+  Tensor y = (x * x).sum();
+  y.backward({}, true);
+  y.backward();
+  CHECK(x.grad().to_vector() == std::vector<float>{4.f, 8.f});
+}
+
+TEST_CASE("backward through a tensor changed in place since it was saved throws",
+          "[autograd][errors]") {
+  Tensor x = tensor({1.f, 2.f}, true);
+  Tensor a = x * 1.f;
+  Tensor y = (a * a).sum();  // mul saves a
+  {
+    NoGradGuard no_grad;
+    a.add_(ones({2}));
+  }
+  CHECK(a.version() == 1);
+  CHECK_THROWS_AS(y.backward(), Error);
+  CHECK_THROWS_WITH(y.backward(), Contains("MulBackward0") && Contains("in-place") &&
+                                      Contains("version 0 when saved, 1 now"));
+}
+
+TEST_CASE("in-place updates of a tensor requiring grad need NoGradGuard", "[autograd][errors]") {
+  Tensor w = ones({2}, true);
+  CHECK_THROWS_WITH(w.add_(ones({2})), Contains("add_") && Contains("NoGradGuard"));
+  CHECK_THROWS_WITH(w.mul_(2.f), Contains("mul_"));
+  NoGradGuard no_grad;
+  w.add_(ones({2}), -0.5f);
+  CHECK(w.to_vector() == std::vector<float>{0.5f, 0.5f});
+  CHECK(w.version() == 1);
+}
+
+TEST_CASE("reshape shares storage and therefore the version counter", "[autograd]") {
+  Tensor x = zeros({2, 3});
+  Tensor r = x.reshape({6});
+  r.fill_(1.f);
+  CHECK(x.version() == 1);
+  CHECK(x.to_vector() == std::vector<float>(6, 1.f));
+}
+
+TEST_CASE("NoGradGuard stops recording on its thread only", "[autograd]") {
+  Tensor x = ones({2}, true);
+  {
+    NoGradGuard no_grad;
+    CHECK_FALSE(grad_enabled());
+    Tensor y = x * 2.f;
+    CHECK_FALSE(y.requires_grad());
+    CHECK(y.grad_fn() == nullptr);
+    bool other_thread_records = false;
+    std::thread([&] { other_thread_records = (x * 2.f).requires_grad(); }).join();
+    CHECK(other_thread_records);
+  }
+  CHECK(grad_enabled());
+  CHECK((x * 2.f).requires_grad());
+}
+
+TEST_CASE("detach shares data but drops history", "[autograd]") {
+  Tensor x = ones({2}, true);
+  Tensor d = (x * 3.f).detach();
+  CHECK_FALSE(d.requires_grad());
+  CHECK(d.is_leaf());
+  CHECK(d.to_vector() == std::vector<float>{3.f, 3.f});
+}
+
+TEST_CASE("requires_grad_(false) on a non-leaf is an error", "[autograd][errors]") {
+  Tensor y = ones({1}, true) * 2.f;
+  CHECK_THROWS_WITH(y.requires_grad_(false), Contains("non-leaf") && Contains("MulBackward0"));
+}
+
+TEST_CASE("anomaly mode throws at the first NaN/Inf gradient and names the op",
+          "[autograd][errors]") {
+  Tensor x = tensor({0.f, 1.f}, true);
+  {
+    DetectAnomalyGuard anomaly;
+    Tensor y = sqrt(x).sum();  // d/dx sqrt(x) = 1/(2 sqrt(x)) is Inf at 0
+    CHECK_THROWS_WITH(y.backward(), Contains("SqrtBackward0") && Contains("Inf"));
+  }
+  CHECK_FALSE(anomaly_enabled());
+  sqrt(x).sum().backward();  // without the guard the Inf simply lands in .grad
+  CHECK(std::isinf(x.grad().to_vector()[0]));
+}
+
+TEST_CASE("a node does not own its output: no reference cycle", "[autograd]") {
+  Tensor x = ones({3}, true);
+  Tensor y = exp(x);  // ExpBackward0 saves its output's data
+  std::weak_ptr<TensorImpl> output = y.impl_ptr();
+  Tensor z = y.sum();  // keeps y's node alive through its edge
+  y = Tensor();
+  CHECK(output.expired());
+  z.backward();
+  CHECK(x.grad().to_vector()[0] == Approx(std::exp(1.f)));
+}
+
+TEST_CASE("a 1,000,000-op chain backprops and is freed without recursion", "[autograd]") {
+  const int64_t storages_before = live_storage_count();
+  {
+    Tensor x = tensor({1.f}, true);
+    Tensor y = x;
+    for (int i = 0; i < 1'000'000; ++i) y = y * 1.f;  // each mul saves both inputs
+    y.backward();
+    CHECK(x.grad().item() == 1.f);
+  }
+  {
+    // Freed without a backward: the saved tensors still hold the whole chain.
+    Tensor y = tensor({1.f}, true);
+    for (int i = 0; i < 1'000'000; ++i) y = y * 1.f;
+  }
+  CHECK(live_storage_count() == storages_before);
+}
+
+TEST_CASE("backward without retain_graph releases the saved tensors' memory", "[autograd]") {
+  const int64_t before = live_storage_bytes();
+  Tensor x = rand({1000}, true);  // 4,000 bytes
+  Tensor y = x;
+  for (int i = 0; i < 50; ++i) y = tanh(y);  // each tanh saves its 4,000-byte output
+  Tensor loss = y.sum();
+  const int64_t with_graph = live_storage_bytes() - before;
+  loss.backward();
+  const int64_t after_backward = live_storage_bytes() - before;
+  INFO("bytes with graph " << with_graph << ", after backward " << after_backward);
+  CHECK(with_graph >= 51 * 4000);
+  // Left: x, x.grad, y (the last output, still held here) and the scalar loss.
+  CHECK(after_backward <= 3 * 4000 + 64);
+}
