@@ -70,10 +70,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor product;
   if (b2.dim() == 2) {
     // [..., M, K] · [K, N]: fold every batch dim of a into M, one GEMM.
-    const int64_t M = a2.shape()[a2.dim() - 2];
-    product = batched_gemm(reshape(a2, {-1, inner_a}), b2, false, false);
-    result.assign(a2.shape().begin(), a2.shape().end() - 2);
-    result.push_back(M);
+    // (Sizes are spelled out rather than inferred with -1, which is ambiguous when K = 0.)
+    result.assign(a2.shape().begin(), a2.shape().end() - 1);
+    product = batched_gemm(reshape(a2, {numel_of(result), inner_a}), b2, false, false);
   } else {
     // Broadcast the batch dims, then one GEMM per batch entry.
     const Shape batch_a(a2.shape().begin(), a2.shape().end() - 2);
@@ -82,8 +81,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     Shape full_a = result, full_b = result;
     full_a.insert(full_a.end(), a2.shape().end() - 2, a2.shape().end());
     full_b.insert(full_b.end(), b2.shape().end() - 2, b2.shape().end());
-    const Tensor a3 = reshape(expand(a2, full_a), {-1, full_a[full_a.size() - 2], inner_a});
-    const Tensor b3 = reshape(expand(b2, full_b), {-1, inner_a, full_b.back()});
+    const int64_t batch = numel_of(result);
+    const Tensor a3 = reshape(expand(a2, full_a), {batch, full_a[full_a.size() - 2], inner_a});
+    const Tensor b3 = reshape(expand(b2, full_b), {batch, inner_a, full_b.back()});
     product = batched_gemm(a3, b3, false, false);
     result.push_back(full_a[full_a.size() - 2]);
   }
@@ -108,8 +108,9 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     throw Error("linear: bias shape " + to_string(b.shape()) + " should be [" +
                 std::to_string(out_features) + "] for weight " + to_string(w.shape()));
   }
-  const Tensor rows = reshape(x, {-1, in});
-  const int64_t batch = rows.shape()[0];
+  Shape shape(x.shape().begin(), x.shape().end() - 1);
+  const int64_t batch = numel_of(shape);
+  const Tensor rows = reshape(x, {batch, in});
   Tensor out = empty({batch, out_features});
   // The bias is copied into every row first, then the GEMM accumulates onto it (beta = 1):
   // one pass over the output instead of a GEMM followed by a separate broadcast add.
@@ -127,7 +128,6 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                      detail::grad_if(ctx, 1, [&] { return batched_gemm(g, rows, true, false); }),
                      detail::grad_if(ctx, 2, [&] { return sum(g, {0}); })};
                });
-  Shape shape(x.shape().begin(), x.shape().end() - 1);
   shape.push_back(out_features);
   return reshape(out, shape);
 }
