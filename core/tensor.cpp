@@ -185,8 +185,8 @@ Tensor tensor(const std::vector<float>& values, const Shape& shape, bool require
   return t.requires_grad_(requires_grad);
 }
 
-Tensor tensor(std::initializer_list<float> values, bool requires_grad) {
-  return tensor(std::vector<float>(values), {static_cast<int64_t>(values.size())}, requires_grad);
+Tensor tensor(std::initializer_list<float> values) {
+  return tensor(std::vector<float>(values), {static_cast<int64_t>(values.size())});
 }
 
 Tensor scalar_tensor(float value, bool requires_grad) { return full({}, value, requires_grad); }

@@ -6,6 +6,7 @@
 // shares storage (same bytes, new shape); every other layout change (transpose, permute,
 // narrow, expand, ...) copies. That keeps every kernel a plain loop or a GEMM call.
 
+#include <concepts>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -129,8 +130,15 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
 /// A tensor holding `values` in row-major order. Throws if `values.size()` != numel(shape).
 Tensor tensor(const std::vector<float>& values, const Shape& shape, bool requires_grad = false);
-/// A 1-d tensor holding `values`.
-Tensor tensor(std::initializer_list<float> values, bool requires_grad = false);
+/// A 1-d tensor holding `values`: tensor({1.f, 2.f}) or tensor({1.f, 2.f}, true).
+Tensor tensor(std::initializer_list<float> values);
+// A template so that only a real bool matches: with a plain `bool` parameter,
+// tensor({1.f}, {1}) would pick this overload and read the shape {1} as requires_grad.
+template <std::same_as<bool> Bool>
+Tensor tensor(std::initializer_list<float> values, Bool requires_grad) {
+  return tensor(std::vector<float>(values), Shape{static_cast<int64_t>(values.size())},
+                requires_grad);
+}
 /// A 0-d tensor holding one value.
 Tensor scalar_tensor(float value, bool requires_grad = false);
 Tensor zeros(const Shape& shape, bool requires_grad = false);
