@@ -4,6 +4,7 @@
 #include <ember/core/autograd.h>
 #include <ember/core/error.h>
 #include <ember/core/gradcheck.h>
+#include <ember/core/io/safetensors.h>
 #include <ember/core/ops.h>
 #include <ember/core/random.h>
 #include <ember/core/shape.h>

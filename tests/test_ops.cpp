@@ -10,7 +10,7 @@
 using namespace ember;
 using Catch::Contains;
 
-TEST_CASE("broadcasting a [3, 1] with a [4] gives a [3, 4]", "[ops]") {
+TEST_CASE("broadcasting a 3x1 with a 4 gives a 3x4", "[ops]") {
   Tensor a = tensor({1.f, 2.f, 3.f}, {3, 1});
   Tensor b = tensor({10.f, 20.f, 30.f, 40.f});
   Tensor c = a + b;

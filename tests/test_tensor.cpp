@@ -79,7 +79,7 @@ TEST_CASE("manual_seed makes rand and randn reproducible", "[tensor][random]") {
   CHECK(randn({100}).to_vector() != a);
 }
 
-TEST_CASE("randn has mean 0 and variance 1, rand lies in [0, 1)", "[tensor][random]") {
+TEST_CASE("randn has mean 0 and variance 1, rand lies between 0 and 1", "[tensor][random]") {
   manual_seed(0);
   Tensor n = randn({100000});
   // Standard errors: mean 1/sqrt(n) = 0.003, variance sqrt(2/n) = 0.0045; allow 5 of them.

@@ -1,0 +1,122 @@
+# Convenience wrapper around CMake. The build itself is plain CMake; this file only chains
+# the usual steps and installs the Debian packages ember needs.
+#
+#   make test           install missing packages, configure build/ (Release, -Werror), build, ctest
+#   make demo           same setup, then build and run the demo ($(DEMO_CMD))
+#   make bench          same setup, then build and run the benchmarks ($(BENCH_CMD))
+#   make sanitize       ASan + UBSan build in build-sanitize/, then ctest
+#   make format         clang-format -i every C++ file in the repository
+#   make format-check   fail if any C++ file is not clang-formatted
+#   make clean          remove build/ and build-sanitize/
+#
+# Variables (override on the command line, e.g. `make test BUILD_DIR=build-gcc`):
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+# Extra arguments for the configure step, e.g. CMAKE_ARGS=-DEMBER_NATIVE=OFF
+CMAKE_ARGS ?=
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_JOBS ?= 2
+
+SANITIZE_BUILD_DIR ?= build-sanitize
+SANITIZERS ?= address,undefined
+
+# The demo: the CMake target to build, then the command that runs it.
+DEMO_TARGET ?= fit_line
+DEMO_CMD ?= $(BUILD_DIR)/examples/fit_line
+# The benchmarks: the CMake targets to build (empty: everything), then the command that
+# runs them (default: every executable directly in $(BUILD_DIR)/bench, in name order).
+BENCH_TARGETS ?=
+BENCH_CMD ?= $(RUN_ALL_BENCHMARKS)
+
+# Sub-makes (CMake's generated Makefiles) need not announce every directory they enter.
+MAKEFLAGS += --no-print-directory
+
+# Debian 12 packages: to build and test, and to check formatting.
+TEST_PACKAGES := cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev pkg-config
+FORMAT_PACKAGES := clang-format git
+
+# C++ sources formatted by `make format`: git's files (tracked, plus new ones not ignored),
+# or every such file outside build folders when this is not a git checkout.
+FORMAT_GLOBS := '*.h' '*.hpp' '*.cpp' '*.cc' '*.cu' '*.cuh'
+LIST_CXX_FILES := if git -c safe.directory='*' rev-parse --is-inside-work-tree >/dev/null 2>&1; \
+	then git -c safe.directory='*' ls-files -z --cached --others --exclude-standard -- $(FORMAT_GLOBS); \
+	else find . \( -name '.git' -o -name 'build*' \) -prune -o -type f \
+	  \( -name '*.h' -o -name '*.hpp' -o -name '*.cpp' -o -name '*.cc' -o -name '*.cu' \
+	     -o -name '*.cuh' \) -print0; fi
+
+RUN_ALL_BENCHMARKS := set -e; found=0; \
+	for b in $$(find $(BUILD_DIR)/bench -maxdepth 1 -type f -perm -u+x | sort); do \
+	  found=1; echo "== $$b"; "$$b"; done; \
+	[ $$found = 1 ] || { echo "no benchmark executables in $(BUILD_DIR)/bench" >&2; exit 1; }
+
+# Installs the given packages when some are missing (as root on Debian), or prints the one
+# command to run. Quick when everything is present: one `dpkg -s` per package.
+define ensure_packages
+	@missing=""; \
+	if command -v dpkg >/dev/null 2>&1; then \
+	  for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	else \
+	  echo "make: not a Debian system; make sure these are installed: $(1)"; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "make: installing$$missing"; \
+	    apt-get update && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  else \
+	    echo "make: missing Debian packages; install them with:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+endef
+
+.PHONY: all deps format-deps configure build test demo bench sanitize format format-check clean
+
+all: build
+
+deps:
+	$(call ensure_packages,$(TEST_PACKAGES))
+
+format-deps:
+	$(call ensure_packages,$(FORMAT_PACKAGES))
+
+configure: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DEMBER_WERROR=ON $(CMAKE_ARGS)
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(CTEST_JOBS)
+
+demo: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGET)
+	$(DEMO_CMD)
+
+bench: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) $(if $(strip $(BENCH_TARGETS)),--target $(BENCH_TARGETS))
+	$(BENCH_CMD)
+
+# Sanitizers catch at run time what -Werror cannot; their own false-positive warnings are
+# not errors here. Portable code (no -march=native) so reports match any machine.
+sanitize: deps
+	cmake -S . -B $(SANITIZE_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DEMBER_SANITIZE=$(SANITIZERS) -DEMBER_NATIVE=OFF -DEMBER_WERROR=OFF \
+	  -DEMBER_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	cmake --build $(SANITIZE_BUILD_DIR) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(SANITIZE_BUILD_DIR) --output-on-failure --no-tests=error -j $(CTEST_JOBS)
+
+format: format-deps
+	@$(LIST_CXX_FILES) | xargs -0 -r clang-format -i
+	@echo "formatted with $$(clang-format --version)"
+
+format-check: format-deps
+	@$(LIST_CXX_FILES) | xargs -0 -r clang-format --dry-run --Werror
+	@echo "format-check: all C++ files are clang-formatted"
+
+clean:
+	rm -rf $(BUILD_DIR) $(SANITIZE_BUILD_DIR)

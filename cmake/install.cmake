@@ -1,0 +1,125 @@
+# Install rules for ember, included at the end of the top-level CMakeLists.txt.
+#
+#   cmake --install build --prefix /opt/ember
+#
+# installs
+#   lib/libember.a                         the library
+#   include/ember/...                      public headers, folders kept (<ember/core/tensor.h>)
+#   lib/cmake/ember/emberConfig*.cmake     for find_package(ember CONFIG) + ember::ember
+#   lib/pkgconfig/ember.pc                 for pkg-config --cflags --libs ember
+#
+# Only the public interface travels to consumers: the include directory, C++20 and, for a
+# static library, its link dependencies (OpenMP). Private flags (-O3, -march=native,
+# warnings, Eigen and nlohmann-json include paths) stay inside this build.
+
+option(EMBER_INSTALL "Generate ember's install rules" ${PROJECT_IS_TOP_LEVEL})
+if(NOT EMBER_INSTALL)
+  return()
+endif()
+
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+# The target's INSTALL_INTERFACE include directory is "include"; headers go below it.
+set(EMBER_INSTALL_INCLUDEDIR include)
+set(EMBER_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/ember)
+set(EMBER_INSTALL_PKGCONFIGDIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+get_target_property(_ember_type ember TYPE)
+set(_ember_static OFF)
+if(_ember_type STREQUAL "STATIC_LIBRARY")
+  set(_ember_static ON)
+endif()
+set(_ember_openmp OFF)
+if(OpenMP_CXX_FOUND)
+  set(_ember_openmp ON)
+endif()
+
+# -- library ---------------------------------------------------------------------------------
+install(TARGETS ember EXPORT emberTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+
+# -- public headers --------------------------------------------------------------------------
+# Every *.h of the public layers plus the umbrella header, at the same relative path under
+# include/ember/. CONFIGURE_DEPENDS picks up headers added after the first configure.
+file(GLOB_RECURSE _ember_headers CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
+  ${PROJECT_SOURCE_DIR}/core/*.h
+  ${PROJECT_SOURCE_DIR}/kernels/*.h
+  ${PROJECT_SOURCE_DIR}/nn/*.h
+  ${PROJECT_SOURCE_DIR}/optim/*.h
+  ${PROJECT_SOURCE_DIR}/models/*.h)
+# core/ops/common.h holds helpers private to the op implementations.
+list(FILTER _ember_headers EXCLUDE REGEX "^core/ops/")
+file(GLOB _ember_umbrella CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
+  ${PROJECT_SOURCE_DIR}/ember.h)
+foreach(_header IN LISTS _ember_umbrella _ember_headers)
+  cmake_path(GET _header PARENT_PATH _dir)
+  install(FILES ${PROJECT_SOURCE_DIR}/${_header}
+    DESTINATION ${EMBER_INSTALL_INCLUDEDIR}/ember/${_dir})
+endforeach()
+
+# -- CMake package ---------------------------------------------------------------------------
+install(EXPORT emberTargets
+  NAMESPACE ember::
+  FILE emberTargets.cmake
+  DESTINATION ${EMBER_INSTALL_CMAKEDIR})
+
+# A static library carries its private link dependencies into the consumer's link line
+# ($<LINK_ONLY:OpenMP::OpenMP_CXX>), so the consumer must be able to resolve that target.
+set(EMBER_CONFIG_DEPENDENCIES "")
+if(_ember_static AND _ember_openmp)
+  string(APPEND EMBER_CONFIG_DEPENDENCIES "find_dependency(OpenMP COMPONENTS CXX)")
+endif()
+file(CONFIGURE OUTPUT ${PROJECT_BINARY_DIR}/cmake/emberConfig.cmake @ONLY CONTENT [[
+# ember @PROJECT_VERSION@: find_package(ember CONFIG REQUIRED), then link ember::ember.
+include(CMakeFindDependencyMacro)
+@EMBER_CONFIG_DEPENDENCIES@
+include("${CMAKE_CURRENT_LIST_DIR}/emberTargets.cmake")
+]])
+# 0.x releases: only the same minor version is compatible.
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/cmake/emberConfigVersion.cmake
+  VERSION ${PROJECT_VERSION}
+  COMPATIBILITY SameMinorVersion)
+install(FILES
+  ${PROJECT_BINARY_DIR}/cmake/emberConfig.cmake
+  ${PROJECT_BINARY_DIR}/cmake/emberConfigVersion.cmake
+  DESTINATION ${EMBER_INSTALL_CMAKEDIR})
+
+# -- pkg-config ------------------------------------------------------------------------------
+# Paths are relative to the .pc file itself (${pcfiledir}), so the install stays correct when
+# `cmake --install --prefix` picks another prefix than the one configured.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(EMBER_PC_PREFIX ${CMAKE_INSTALL_PREFIX})
+  set(EMBER_PC_LIBDIR ${CMAKE_INSTALL_LIBDIR})
+else()
+  file(RELATIVE_PATH _ember_up /_prefix/${EMBER_INSTALL_PKGCONFIGDIR} /_prefix)
+  string(REGEX REPLACE "/$" "" _ember_up "${_ember_up}")
+  set(EMBER_PC_PREFIX "\${pcfiledir}/${_ember_up}")
+  set(EMBER_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
+endif()
+# A static library needs its dependencies on every link line, so they go in Libs; a shared
+# one records them itself, so they are only Libs.private.
+set(EMBER_PC_DEPENDENCY_LIBS "")
+if(_ember_openmp)
+  set(EMBER_PC_DEPENDENCY_LIBS "${OpenMP_CXX_FLAGS}")
+endif()
+set(EMBER_PC_LIBS "Libs: -L\${libdir} -lember")
+if(EMBER_PC_DEPENDENCY_LIBS AND _ember_static)
+  string(APPEND EMBER_PC_LIBS " ${EMBER_PC_DEPENDENCY_LIBS}")
+elseif(EMBER_PC_DEPENDENCY_LIBS)
+  string(APPEND EMBER_PC_LIBS "\nLibs.private: ${EMBER_PC_DEPENDENCY_LIBS}")
+endif()
+file(CONFIGURE OUTPUT ${PROJECT_BINARY_DIR}/ember.pc @ONLY CONTENT [[
+prefix=@EMBER_PC_PREFIX@
+libdir=@EMBER_PC_LIBDIR@
+includedir=${prefix}/@EMBER_INSTALL_INCLUDEDIR@
+
+Name: ember
+Description: A small, readable C++20 tensor and reverse-mode autograd library
+Version: @PROJECT_VERSION@
+Cflags: -I${includedir}
+@EMBER_PC_LIBS@
+]])
+install(FILES ${PROJECT_BINARY_DIR}/ember.pc DESTINATION ${EMBER_INSTALL_PKGCONFIGDIR})

@@ -1,0 +1,25 @@
+// The README's example: fit y = 2·x0 - x1 + 0.5·x2 + 0.3 with plain gradient descent, using
+// nothing but tensors and autograd.
+
+#include <cstdio>
+#include <iostream>
+
+#include <ember/ember.h>
+
+using namespace ember;
+
+int main() {
+  manual_seed(0);
+  Tensor x = randn({64, 3});
+  Tensor y = matmul(x, tensor({2.f, -1.f, 0.5f})) + 0.3f;  // the line to recover
+  Tensor w = zeros({3}, true), b = zeros({}, true);
+  for (int step = 0; step <= 100; ++step) {
+    Tensor loss = mean(pow(matmul(x, w) + b - y, 2.f));
+    loss.backward();
+    NoGradGuard no_grad;  // the update itself is not part of the graph
+    w.add_(w.grad(), -0.1f).set_grad({});
+    b.add_(b.grad(), -0.1f).set_grad({});
+    if (step % 20 == 0) std::printf("step %3d  loss %.6f\n", step, loss.item());
+  }
+  std::cout << "w = " << w << "\nb = " << b << "\n";
+}
