@@ -21,66 +21,6 @@ Tensor copy_of(const Tensor& t) {
   return copy;
 }
 
-// The node of an op's backward: the op's name, its backward function and what it saved.
-class FunctionNode : public Node {
- public:
-  FunctionNode(const char* name, BackwardFunction backward)
-      : name_(name), backward_(std::move(backward)) {}
-
-  // Destroying the last node of a long chain would otherwise destroy its inputs' nodes
-  // recursively (one stack frame per op). Instead, owned nodes are moved to an explicit
-  // stack and each is emptied before it dies.
-  ~FunctionNode() override {
-    std::vector<std::shared_ptr<Node>> stack;
-    hand_over_owned_nodes(stack);
-    while (!stack.empty()) {
-      std::shared_ptr<Node> node = std::move(stack.back());
-      stack.pop_back();
-      if (node.use_count() == 1) node->hand_over_owned_nodes(stack);
-    }
-  }
-
-  std::vector<Tensor> apply(const Tensor& grad_output) override {
-    if (released_) {
-      throw Error(name_ + std::string(": its saved tensors were freed by an earlier backward; "
-                                      "call backward with retain_graph=true to backpropagate "
-                                      "through the same graph a second time"));
-    }
-    BackwardContext ctx;
-    ctx.saved.reserve(saved_.size());
-    for (const SavedTensor& s : saved_) ctx.saved.push_back(s.unpack(*this));
-    if (has_output_) ctx.output = output_.unpack(*this);
-    ctx.needs_grad.reserve(next.size());
-    for (const auto& edge : next) ctx.needs_grad.push_back(edge != nullptr);
-    return backward_(grad_output, ctx);
-  }
-
-  std::string name() const override { return name_; }
-
-  void release_saved() override {
-    // A node that saved nothing can run again, as in PyTorch.
-    released_ = released_ || has_output_ || !saved_.empty();
-    saved_.clear();
-    output_.release();
-  }
-
-  void hand_over_owned_nodes(std::vector<std::shared_ptr<Node>>& out) override {
-    Node::hand_over_owned_nodes(out);
-    // A saved input that nobody else holds would take its producer down with it.
-    for (SavedTensor& s : saved_) s.hand_over_producer(out);
-    saved_.clear();
-  }
-
-  std::vector<SavedTensor> saved_;
-  SavedTensor output_;
-  bool has_output_ = false;
-
- private:
-  const char* name_;
-  BackwardFunction backward_;
-  bool released_ = false;
-};
-
 // The sink of a leaf: adds the incoming gradient into the leaf's `.grad()`.
 class AccumulateGrad : public Node {
  public:
@@ -323,45 +263,78 @@ void Node::hand_over_owned_nodes(std::vector<std::shared_ptr<Node>>& out) {
   next.clear();
 }
 
-bool any_requires_grad(std::initializer_list<Tensor> inputs) {
-  for (const Tensor& t : inputs) {
-    if (t.defined() && t.requires_grad()) return true;
+// -- function nodes ----------------------------------------------------------------------------
+
+// Destroying the last node of a long chain would otherwise destroy its inputs' nodes
+// recursively (one stack frame per op). Instead, owned nodes are moved to an explicit stack
+// and each is emptied before it dies.
+FunctionNode::~FunctionNode() {
+  std::vector<std::shared_ptr<Node>> stack;
+  hand_over_owned_nodes(stack);
+  while (!stack.empty()) {
+    std::shared_ptr<Node> node = std::move(stack.back());
+    stack.pop_back();
+    if (node.use_count() == 1) node->hand_over_owned_nodes(stack);
+  }
+}
+
+std::vector<Tensor> FunctionNode::apply(const Tensor& grad_output) {
+  if (released_) {
+    throw Error(name_ + std::string(": its saved tensors were freed by an earlier backward; "
+                                    "call backward with retain_graph=true to backpropagate "
+                                    "through the same graph a second time"));
+  }
+  BackwardContext ctx;
+  ctx.saved.reserve(saved.size());
+  for (const SavedTensor& s : saved) ctx.saved.push_back(s.unpack(*this));
+  if (has_output) ctx.output = output.unpack(*this);
+  ctx.needs_grad.reserve(next.size());
+  for (const auto& edge : next) ctx.needs_grad.push_back(edge != nullptr);
+  return backward(grad_output, ctx);
+}
+
+void FunctionNode::release_saved() {
+  // A node that saved nothing can run again, as in PyTorch.
+  released_ = released_ || has_output || !saved.empty();
+  saved.clear();
+  output.release();
+}
+
+void FunctionNode::hand_over_owned_nodes(std::vector<std::shared_ptr<Node>>& out) {
+  Node::hand_over_owned_nodes(out);
+  // A saved input that nobody else holds would take its producer down with it.
+  for (SavedTensor& s : saved) s.hand_over_producer(out);
+  saved.clear();
+}
+
+namespace detail {
+
+bool should_record(const Tensor* inputs, size_t count) {
+  if (!grad_enabled()) return false;
+  for (size_t i = 0; i < count; ++i) {
+    if (inputs[i].defined() && inputs[i].requires_grad()) return true;
   }
   return false;
 }
 
-namespace {
-template <class Tensors>
-Tensor record_node(const char* name, const Tensor& output, const Tensors& inputs,
-                   const Tensors& saved, BackwardFunction&& backward, bool save_output) {
-  if (!grad_enabled()) return output;
-  bool needed = false;
-  for (const Tensor& t : inputs) needed = needed || (t.defined() && t.requires_grad());
-  if (!needed) return output;
-  auto node = std::make_shared<FunctionNode>(name, std::move(backward));
-  node->next.reserve(inputs.size());
-  for (const Tensor& t : inputs) node->next.push_back(t.defined() ? gradient_node(t) : nullptr);
-  node->saved_.reserve(saved.size());
-  for (const Tensor& t : saved) node->saved_.push_back(SavedTensor::input(t));
+Tensor attach(std::shared_ptr<FunctionNode> node, const Tensor& output, const Tensor* inputs,
+              size_t input_count, const Tensor* saved, size_t saved_count, bool save_output) {
+  node->next.reserve(input_count);
+  for (size_t i = 0; i < input_count; ++i) {
+    node->next.push_back(inputs[i].defined() ? gradient_node(inputs[i]) : nullptr);
+  }
+  node->saved.reserve(saved_count);
+  for (size_t i = 0; i < saved_count; ++i) node->saved.push_back(SavedTensor::input(saved[i]));
   if (save_output) {
-    node->output_ = SavedTensor::output(output);
-    node->has_output_ = true;
+    node->output = SavedTensor::output(output);
+    node->has_output = true;
   }
   output.impl()->grad_fn = std::move(node);
   output.impl()->requires_grad = true;
   return output;
 }
-}  // namespace
 
-Tensor record(const char* name, const Tensor& output, std::initializer_list<Tensor> inputs,
-              std::initializer_list<Tensor> saved, BackwardFunction backward, bool save_output) {
-  return record_node(name, output, inputs, saved, std::move(backward), save_output);
-}
-
-Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>& inputs,
-              const std::vector<Tensor>& saved, BackwardFunction backward, bool save_output) {
-  return record_node(name, output, inputs, saved, std::move(backward), save_output);
-}
+}  // namespace detail
 
 // -- entry points ----------------------------------------------------------------------------
 

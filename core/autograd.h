@@ -73,23 +73,75 @@ struct BackwardContext {
   std::vector<bool> needs_grad;  // per input: whether a gradient must be returned
 };
 
-/// An op's backward: returns one gradient per input. It must capture no Tensor (save
-/// tensors through `record` instead), so no node can own its own output.
-using BackwardFunction =
-    std::function<std::vector<Tensor>(const Tensor& grad_output, const BackwardContext& ctx)>;
+/// The node of one op application: its name, the tensors it saved and, in the subclass
+/// `record` creates, its backward function.
+class FunctionNode : public Node {
+ public:
+  explicit FunctionNode(const char* name) : name_(name) {}
+  /// Frees the graph behind this node with an explicit stack (see hand_over_owned_nodes).
+  ~FunctionNode() override;
+  std::vector<Tensor> apply(const Tensor& grad_output) final;
+  std::string name() const final { return name_; }
+  void release_saved() final;
+  void hand_over_owned_nodes(std::vector<std::shared_ptr<Node>>& out) final;
 
-/// Whether an output of an op on `inputs` must record a graph node.
-bool any_requires_grad(std::initializer_list<Tensor> inputs);
+  std::vector<SavedTensor> saved;
+  SavedTensor output;
+  bool has_output = false;
+
+ protected:
+  virtual std::vector<Tensor> backward(const Tensor& grad_output, const BackwardContext& ctx) = 0;
+
+ private:
+  const char* name_;
+  bool released_ = false;
+};
+
+namespace detail {
+// The backward lambda is stored inside the node itself (no std::function, so no extra heap
+// allocation per recorded op).
+template <class Backward>
+class LambdaNode final : public FunctionNode {
+ public:
+  LambdaNode(const char* name, Backward backward)
+      : FunctionNode(name), backward_(std::move(backward)) {}
+
+ private:
+  std::vector<Tensor> backward(const Tensor& grad_output, const BackwardContext& ctx) override {
+    return backward_(grad_output, ctx);
+  }
+  Backward backward_;
+};
+
+bool should_record(const Tensor* inputs, size_t count);
+Tensor attach(std::shared_ptr<FunctionNode> node, const Tensor& output, const Tensor* inputs,
+              size_t input_count, const Tensor* saved, size_t saved_count, bool save_output);
+}  // namespace detail
 
 /// Attaches a node named `name` to `output` when grad mode is on and some input requires
-/// grad; otherwise returns `output` untouched. `saved` are kept for the backward.
+/// grad; otherwise returns `output` untouched. `saved` are kept for the backward, and the
+/// output too when `save_output`.
+///
+/// `backward(grad_output, ctx)` returns one gradient per input. It must capture no Tensor
+/// (save tensors through `saved` instead), so no node can own its own output.
+template <class Backward>
 Tensor record(const char* name, const Tensor& output, std::initializer_list<Tensor> inputs,
-              std::initializer_list<Tensor> saved, BackwardFunction backward,
-              bool save_output = false);
+              std::initializer_list<Tensor> saved, Backward backward, bool save_output = false) {
+  if (!detail::should_record(inputs.begin(), inputs.size())) return output;
+  return detail::attach(std::make_shared<detail::LambdaNode<Backward>>(name, std::move(backward)),
+                        output, inputs.begin(), inputs.size(), saved.begin(), saved.size(),
+                        save_output);
+}
+
 /// Same, for ops with a variable number of inputs (cat, stack).
+template <class Backward>
 Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>& inputs,
-              const std::vector<Tensor>& saved, BackwardFunction backward,
-              bool save_output = false);
+              const std::vector<Tensor>& saved, Backward backward, bool save_output = false) {
+  if (!detail::should_record(inputs.data(), inputs.size())) return output;
+  return detail::attach(std::make_shared<detail::LambdaNode<Backward>>(name, std::move(backward)),
+                        output, inputs.data(), inputs.size(), saved.data(), saved.size(),
+                        save_output);
+}
 
 /// Functional form of backward: d(outputs)/d(inputs), weighted by `grad_outputs` (ones for
 /// scalar outputs when omitted). Leaves' `.grad()` is untouched. An input the outputs do

@@ -154,13 +154,13 @@ Tensor& Tensor::mul_(float factor) {
 
 // -- creation ------------------------------------------------------------------------------
 
-Tensor empty(const Shape& shape) {
+Tensor empty(Shape shape) {
   for (int64_t size : shape) {
     if (size < 0) throw Error("empty: negative size in shape " + to_string(shape));
   }
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(numel_of(shape));
-  impl->shape = shape;
+  impl->shape = std::move(shape);
   return Tensor(std::move(impl));
 }
 

@@ -152,7 +152,7 @@ Tensor arange(float end);
 /// n x n identity.
 Tensor eye(int64_t n);
 /// A tensor with uninitialised contents (for ops that overwrite every element).
-Tensor empty(const Shape& shape);
+Tensor empty(Shape shape);
 
 // -- memory accounting (for tests and benchmarks) --------------------------------------------
 /// Number of tensor storages alive now, and their total size in bytes.

@@ -38,8 +38,8 @@ Tensor broadcast_binary(const char* op, const Tensor& a, const Tensor& b, F f) {
   check_defined(a, op);
   check_defined(b, op);
   check_same_device(a, b, op);
-  const Shape shape = broadcast_shape(a.shape(), b.shape(), op);
-  Tensor out = empty(shape);
+  Tensor out = empty(broadcast_shape(a.shape(), b.shape(), op));
+  const Shape& shape = out.shape();
   // Fast paths: equal shapes, or a one-element operand, are flat loops.
   if (a.shape() == b.shape()) {
     kernels::cpu::zip(a.data(), b.data(), out.data(), out.numel(), f);
