@@ -48,7 +48,10 @@ LIST_CXX_FILES := if git -c safe.directory='*' rev-parse --is-inside-work-tree >
 RUN_ALL_BENCHMARKS := set -e; found=0; \
 	for b in $$(find $(BUILD_DIR)/bench -maxdepth 1 -type f -perm -u+x | sort); do \
 	  found=1; echo "== $$b"; "$$b"; done; \
-	[ $$found = 1 ] || { echo "no benchmark executables in $(BUILD_DIR)/bench" >&2; exit 1; }
+	[ $$found = 1 ] || { echo "no benchmark executables in $(BUILD_DIR)/bench" >&2; exit 1; }; \
+	if /usr/bin/python3 -c 'import torch' 2>/dev/null; then \
+	  echo "== bench/torch_small_ops.py (the PyTorch peer)"; /usr/bin/python3 bench/torch_small_ops.py; \
+	else echo "== PyTorch peer skipped: apt-get install python3-torch to compare"; fi
 
 # Installs the given packages when some are missing (as root on Debian), or prints the one
 # command to run. Quick when everything is present: one `dpkg -s` per package.
