@@ -9,3 +9,7 @@
 #include <ember/core/random.h>
 #include <ember/core/shape.h>
 #include <ember/core/tensor.h>
+#include <ember/nn/activation.h>
+#include <ember/nn/containers.h>
+#include <ember/nn/linear.h>
+#include <ember/nn/module.h>
