@@ -13,3 +13,4 @@
 #include <ember/nn/containers.h>
 #include <ember/nn/linear.h>
 #include <ember/nn/module.h>
+#include <ember/models/seed.h>

@@ -1,0 +1,25 @@
+#include <ember/core/ops.h>
+#include <ember/models/seed.h>
+
+namespace ember::models {
+
+std::vector<Tensor> MultiTaskModel::forward(const Tensor& x) {
+  Tensor h = shared_layers(x);
+  std::vector<Tensor> outputs;
+  for (auto& layer : task_specific_layers) outputs.push_back(layer(h));
+  return outputs;
+}
+
+EnsembleModel::EnsembleModel(int num_models) {
+  for (int i = 0; i < num_models; ++i) {
+    models.push_back(nn::Sequential(nn::Linear(10, 50), nn::ReLU(), nn::Linear(50, 1)));
+  }
+}
+
+Tensor EnsembleModel::forward(const Tensor& x) {
+  std::vector<Tensor> outputs;
+  for (auto& model : models) outputs.push_back(model(x));
+  return mean(stack(outputs), {0});
+}
+
+}  // namespace ember::models
