@@ -110,7 +110,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   }
   Shape shape(x.shape().begin(), x.shape().end() - 1);
   const int64_t batch = numel_of(shape);
-  const Tensor rows = reshape(x, {batch, in});
+  // A 2-d input is used as is: no reshape nodes around the common case.
+  const Tensor rows = x.dim() == 2 ? x : reshape(x, {batch, in});
   Tensor out = empty({batch, out_features});
   // The bias is copied into every row first, then the GEMM accumulates onto it (beta = 1):
   // one pass over the output instead of a GEMM followed by a separate broadcast add.
@@ -128,6 +129,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                      detail::grad_if(ctx, 1, [&] { return batched_gemm(g, rows, true, false); }),
                      detail::grad_if(ctx, 2, [&] { return sum(g, {0}); })};
                });
+  if (x.dim() == 2) return out;
   shape.push_back(out_features);
   return reshape(out, shape);
 }
