@@ -24,10 +24,12 @@ Tensor copy_of(const Tensor& t) {
 // The sink of a leaf: adds the incoming gradient into the leaf's `.grad()`.
 class AccumulateGrad : public Node {
  public:
-  explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::move(leaf)) {}
+  explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : leaf_(leaf) {}
 
   std::vector<Tensor> apply(const Tensor& grad_output) override {
-    Tensor& grad = leaf_->grad;
+    const std::shared_ptr<TensorImpl> leaf = leaf_.lock();
+    if (!leaf) return {};  // nobody can read this gradient any more
+    Tensor& grad = leaf->grad;
     if (grad.defined()) {
       // Out of place: the old gradient may be shared with a user's handle.
       grad = add(grad, grad_output);
@@ -43,7 +45,7 @@ class AccumulateGrad : public Node {
   std::string name() const override { return "AccumulateGrad"; }
 
  private:
-  std::shared_ptr<TensorImpl> leaf_;
+  std::weak_ptr<TensorImpl> leaf_;  // the leaf owns this node, not the other way round
 };
 
 // The node that receives a tensor's gradient: its producer, or its leaf accumulator.
@@ -51,12 +53,9 @@ std::shared_ptr<Node> gradient_node(const Tensor& t) {
   if (t.grad_fn()) return t.grad_fn();
   if (!t.requires_grad()) return nullptr;
   TensorImpl& impl = *t.impl();
-  std::shared_ptr<Node> accumulator = impl.grad_accumulator.lock();
-  if (!accumulator) {
-    accumulator = std::make_shared<AccumulateGrad>(t.impl_ptr());
-    impl.grad_accumulator = accumulator;
-  }
-  return accumulator;
+  if (!impl.grad_accumulator)
+    impl.grad_accumulator = std::make_shared<AccumulateGrad>(t.impl_ptr());
+  return impl.grad_accumulator;
 }
 
 void check_finite(const Node& node, size_t input, const Tensor& grad) {
@@ -288,8 +287,7 @@ std::vector<Tensor> FunctionNode::apply(const Tensor& grad_output) {
   ctx.saved.reserve(saved.size());
   for (const SavedTensor& s : saved) ctx.saved.push_back(s.unpack(*this));
   if (has_output) ctx.output = output.unpack(*this);
-  ctx.needs_grad.reserve(next.size());
-  for (const auto& edge : next) ctx.needs_grad.push_back(edge != nullptr);
+  ctx.edges = &next;
   return backward(grad_output, ctx);
 }
 

@@ -68,9 +68,12 @@ class Node : public std::enable_shared_from_this<Node> {
 
 /// What an op's backward function receives besides the output gradient.
 struct BackwardContext {
-  std::vector<Tensor> saved;     // the tensors passed to `record`, in order
-  Tensor output;                 // the op's output, if `record` was asked to save it
-  std::vector<bool> needs_grad;  // per input: whether a gradient must be returned
+  std::vector<Tensor> saved;  // the tensors passed to `record`, in order
+  Tensor output;              // the op's output, if `record` was asked to save it
+  const std::vector<std::shared_ptr<Node>>* edges = nullptr;
+
+  /// Whether input `i` wants a gradient (its edge leads somewhere).
+  bool needs_grad(size_t i) const { return (*edges)[i] != nullptr; }
 };
 
 /// The node of one op application: its name, the tensors it saved and, in the subclass

@@ -30,8 +30,9 @@ void check_in_place_allowed(const Tensor& t, const char* op) {
 }
 }  // namespace
 
-Storage::Storage(int64_t n)
-    : values(std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n))), numel(n) {
+Storage::Storage(int64_t n) : numel(n) {
+  if (n > kInlineCapacity) heap_values = std::make_unique_for_overwrite<float[]>(size_t(n));
+  values = n > kInlineCapacity ? heap_values.get() : inline_values;
   live_count.fetch_add(1, std::memory_order_relaxed);
   live_bytes.fetch_add(n * int64_t(sizeof(float)), std::memory_order_relaxed);
 }
@@ -55,7 +56,7 @@ int64_t Tensor::size(int64_t d) const {
   return shape()[normalize_dim(d, dim(), "size")];
 }
 Device Tensor::device() const { return checked(impl_, "device").device; }
-float* Tensor::data() const { return checked(impl_, "data").storage->values.get(); }
+float* Tensor::data() const { return checked(impl_, "data").storage->values; }
 
 std::vector<float> Tensor::to_vector() const { return {data(), data() + numel()}; }
 

@@ -17,9 +17,16 @@ struct Storage {
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
-  std::unique_ptr<float[]> values;
+  float* values;  // points into `inline_values` or `heap_values`
   int64_t numel;
   uint64_t version = 0;
+
+ private:
+  // Small models make many tiny tensors (scalars, [10, 1] outputs); keeping up to 16 floats
+  // inside the Storage saves one heap allocation for each of them.
+  static constexpr int64_t kInlineCapacity = 16;
+  float inline_values[kInlineCapacity];
+  std::unique_ptr<float[]> heap_values;
 };
 
 struct TensorImpl {
@@ -27,9 +34,11 @@ struct TensorImpl {
   Shape shape;
   Device device = Device::CPU;
   bool requires_grad = false;
-  Tensor grad;                           // accumulated gradient (leaves)
-  std::shared_ptr<Node> grad_fn;         // producer (non-leaves)
-  std::weak_ptr<Node> grad_accumulator;  // leaves: the node that writes `grad`
+  Tensor grad;                    // accumulated gradient (leaves)
+  std::shared_ptr<Node> grad_fn;  // producer (non-leaves)
+  // Leaves: the node that writes `grad`. It holds the leaf only weakly, so keeping it here
+  // forms no cycle and it is reused by every graph the leaf enters.
+  std::shared_ptr<Node> grad_accumulator;
 };
 
 /// A new tensor of `shape` sharing `source`'s storage (numel must match).

@@ -77,7 +77,7 @@ DimSplit split_at(const Shape& shape, int64_t dim);
 /// The gradient for input i, computed only if that input needs one.
 template <class F>
 Tensor grad_if(const BackwardContext& ctx, size_t input, F compute) {
-  return ctx.needs_grad[input] ? compute() : Tensor();
+  return ctx.needs_grad(input) ? compute() : Tensor();
 }
 
 }  // namespace ember::detail

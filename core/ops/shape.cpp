@@ -168,7 +168,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
                   Grads grads;
                   int64_t start = 0;
                   for (size_t i = 0; i < sizes.size(); ++i) {
-                    grads.push_back(ctx.needs_grad[i] ? narrow(g, dim, start, sizes[i]) : Tensor());
+                    grads.push_back(ctx.needs_grad(i) ? narrow(g, dim, start, sizes[i]) : Tensor());
                     start += sizes[i];
                   }
                   return grads;
