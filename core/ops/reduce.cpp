@@ -1,5 +1,5 @@
-// Reductions. sum is the primitive; mean, var and logsumexp are built from it, so they need
-// no backward of their own.
+// Reductions. sum and mean share one primitive; var and logsumexp are built from them, so
+// they need no backward of their own.
 
 #include <algorithm>
 #include <cmath>
@@ -62,30 +62,38 @@ int64_t count_over(const Shape& shape, const std::vector<int64_t>& dims) {
   for (int64_t d : dims) n *= shape[d];
   return n;
 }
-}  // namespace
 
-// Σ x;  d/dx = 1 (the gradient is broadcast back over the reduced dims)
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
-  detail::check_defined(x, "sum");
-  const std::vector<int64_t> reduced = detail::normalize_dims(dims, x.dim(), "sum");
+// scale · Σ x over `dims`: sum (scale 1) and mean (scale 1/n) share this loop. A separate
+// mean primitive, rather than sum / n, saves a division op and its node in every loss.
+//   d/dx = scale (the gradient is broadcast back over the reduced dims)
+Tensor scaled_sum(const char* op, const char* node, const Tensor& x,
+                  const std::vector<int64_t>& dims, bool keepdim, bool average) {
+  detail::check_defined(x, op);
+  const std::vector<int64_t> reduced = detail::normalize_dims(dims, x.dim(), op);
   const Shape kept = reduced_shape(x.shape(), reduced);
+  // 1/0 = inf makes the mean of nothing 0 · inf = NaN, as in PyTorch.
+  const double scale = average ? 1.0 / double(count_over(x.shape(), reduced)) : 1.0;
   Tensor out = empty(keepdim ? kept : drop_dims(x.shape(), reduced));
   std::vector<int64_t> out_strides = contiguous_strides(kept);
   for (int64_t d : reduced) out_strides[d] = 0;
-  kernels::cpu::sum_reduce(x.data(), x.shape(), out_strides, out.data(), out.numel());
-  return record("SumBackward1", out, {x}, {},
-                [kept, input_shape = x.shape()](const Tensor& g, const BackwardContext&) {
-                  return Grads{expand(reshape(g, kept), input_shape)};
+  kernels::cpu::sum_reduce(x.data(), x.shape(), out_strides, scale, out.data(), out.numel());
+  return record(node, out, {x}, {},
+                [kept, input_shape = x.shape(), scale](const Tensor& g, const BackwardContext&) {
+                  const Tensor spread = expand(reshape(g, kept), input_shape);
+                  return Grads{scale == 1.0 ? spread : spread * static_cast<float>(scale)};
                 });
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  return scaled_sum("sum", "SumBackward1", x, dims, keepdim, false);
 }
 
 Tensor sum(const Tensor& x) { return sum(x, {}, false); }
 
-// mean = Σ x / n
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
-  detail::check_defined(x, "mean");
-  const std::vector<int64_t> reduced = detail::normalize_dims(dims, x.dim(), "mean");
-  return sum(x, dims, keepdim) / static_cast<float>(count_over(x.shape(), reduced));
+  return scaled_sum("mean", "MeanBackward1", x, dims, keepdim, true);
 }
 
 Tensor mean(const Tensor& x) { return mean(x, {}, false); }

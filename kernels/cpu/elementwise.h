@@ -53,9 +53,10 @@ void zip_broadcast(const float* a, const std::vector<int64_t>& a_strides, const 
   }
 }
 
-/// Sums x (of `shape`) into out, where `out_strides` maps each input dim to the output
-/// (0 along a reduced dim). Accumulates in double, then rounds once to float.
+/// Sums x (of `shape`) into out, times `scale`, where `out_strides` maps each input dim to
+/// the output (0 along a reduced dim). Accumulates in double, then rounds once to float.
 void sum_reduce(const float* x, const std::vector<int64_t>& shape,
-                const std::vector<int64_t>& out_strides, float* out, int64_t out_numel);
+                const std::vector<int64_t>& out_strides, double scale, float* out,
+                int64_t out_numel);
 
 }  // namespace ember::kernels::cpu

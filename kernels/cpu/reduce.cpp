@@ -3,7 +3,8 @@
 namespace ember::kernels::cpu {
 
 void sum_reduce(const float* x, const std::vector<int64_t>& shape,
-                const std::vector<int64_t>& out_strides, float* out, int64_t out_numel) {
+                const std::vector<int64_t>& out_strides, double scale, float* out,
+                int64_t out_numel) {
   // Double accumulators keep a long float32 sum within one rounding of the exact value.
   std::vector<double> total(static_cast<size_t>(out_numel), 0.0);
   int64_t numel = 1;
@@ -31,7 +32,7 @@ void sum_reduce(const float* x, const std::vector<int64_t>& shape,
       }
     }
   }
-  for (int64_t i = 0; i < out_numel; ++i) out[i] = static_cast<float>(total[i]);
+  for (int64_t i = 0; i < out_numel; ++i) out[i] = static_cast<float>(total[i] * scale);
 }
 
 }  // namespace ember::kernels::cpu
