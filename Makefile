@@ -22,8 +22,8 @@ SANITIZE_BUILD_DIR ?= build-sanitize
 SANITIZERS ?= address,undefined
 
 # The demo: the CMake target to build, then the command that runs it.
-DEMO_TARGET ?= fit_line
-DEMO_CMD ?= $(BUILD_DIR)/examples/fit_line
+DEMO_TARGET ?= seed_models train_multitask
+DEMO_CMD ?= $(BUILD_DIR)/examples/seed_models && $(BUILD_DIR)/examples/train_multitask
 # The benchmarks: the CMake targets to build (empty: everything), then the command that
 # runs them (default: every executable directly in $(BUILD_DIR)/bench, in name order).
 BENCH_TARGETS ?=
@@ -33,7 +33,7 @@ BENCH_CMD ?= $(RUN_ALL_BENCHMARKS)
 MAKEFLAGS += --no-print-directory
 
 # Debian 12 packages: to build and test, and to check formatting.
-TEST_PACKAGES := cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev pkg-config
+TEST_PACKAGES := cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev pkg-config zlib1g-dev
 FORMAT_PACKAGES := clang-format git
 
 # C++ sources formatted by `make format`: git's files (tracked, plus new ones not ignored),
@@ -50,7 +50,8 @@ RUN_ALL_BENCHMARKS := set -e; found=0; \
 	  found=1; echo "== $$b"; "$$b"; done; \
 	[ $$found = 1 ] || { echo "no benchmark executables in $(BUILD_DIR)/bench" >&2; exit 1; }; \
 	if /usr/bin/python3 -c 'import torch' 2>/dev/null; then \
-	  echo "== bench/torch_small_ops.py (the PyTorch peer)"; /usr/bin/python3 bench/torch_small_ops.py; \
+	  echo "== bench/torch_small_ops.py, bench/torch_seed_step.py (the PyTorch peer)"; \
+	  /usr/bin/python3 bench/torch_small_ops.py; /usr/bin/python3 bench/torch_seed_step.py; \
 	else echo "== PyTorch peer skipped: apt-get install python3-torch to compare"; fi
 
 # Installs the given packages when some are missing (as root on Debian), or prints the one

@@ -9,7 +9,7 @@
 #   lib/pkgconfig/ember.pc                 for pkg-config --cflags --libs ember
 #
 # Only the public interface travels to consumers: the include directory, C++20 and, for a
-# static library, its link dependencies (OpenMP). Private flags (-O3, -march=native,
+# static library, its link dependencies (OpenMP, zlib). Private flags (-O3, -march=native,
 # warnings, Eigen and nlohmann-json include paths) stay inside this build.
 
 option(EMBER_INSTALL "Generate ember's install rules" ${PROJECT_IS_TOP_LEVEL})
@@ -72,6 +72,9 @@ set(EMBER_CONFIG_DEPENDENCIES "")
 if(_ember_static AND _ember_openmp)
   string(APPEND EMBER_CONFIG_DEPENDENCIES "find_dependency(OpenMP COMPONENTS CXX)")
 endif()
+if(_ember_static)
+  string(APPEND EMBER_CONFIG_DEPENDENCIES "\nfind_dependency(ZLIB)")
+endif()
 file(CONFIGURE OUTPUT ${PROJECT_BINARY_DIR}/cmake/emberConfig.cmake @ONLY CONTENT [[
 # ember @PROJECT_VERSION@: find_package(ember CONFIG REQUIRED), then link ember::ember.
 include(CMakeFindDependencyMacro)
@@ -104,6 +107,9 @@ endif()
 set(EMBER_PC_DEPENDENCY_LIBS "")
 if(_ember_openmp)
   set(EMBER_PC_DEPENDENCY_LIBS "${OpenMP_CXX_FLAGS}")
+endif()
+if(ZLIB_FOUND)
+  string(APPEND EMBER_PC_DEPENDENCY_LIBS " -lz")
 endif()
 set(EMBER_PC_LIBS "Libs: -L\${libdir} -lember")
 if(EMBER_PC_DEPENDENCY_LIBS AND _ember_static)

@@ -17,8 +17,7 @@ Tensor column(const Tensor& x, int64_t j) { return narrow(x, 1, j, 1); }
 // nonlinear one. All are functions the trunk can share features for.
 std::vector<Tensor> targets_for(const Tensor& x) {
   return {column(x, 0) + 2.f * column(x, 1) - column(x, 2),
-          relu(column(x, 3)) - 0.5f * relu(column(x, 4)),
-          tanh(column(x, 5) + column(x, 6))};
+          relu(column(x, 3)) - 0.5f * relu(column(x, 4)), tanh(column(x, 5) + column(x, 6))};
 }
 
 }  // namespace
@@ -47,8 +46,8 @@ int main() {
   std::printf("\nheld-out error per task (MSE; baseline = predicting the training mean)\n");
   for (size_t task = 0; task < predictions.size(); ++task) {
     const float error = nn::mse_loss(predictions[task], y_test[task]).item();
-    const float baseline = nn::mse_loss(expand(mean(y_train[task]), y_test[task].shape()),
-                                        y_test[task]).item();
+    const float baseline =
+        nn::mse_loss(expand(mean(y_train[task]), y_test[task].shape()), y_test[task]).item();
     std::printf("task %zu  MSE %.5f  baseline %.5f\n", task + 1, error, baseline);
   }
 }

@@ -6,7 +6,7 @@
 // each load of A[m, k] and each store of C[m, n] costs one sector per thread: 32 sectors
 // where 4 would do. Every element of A and B is also read from global memory (or cache)
 // once per use, 2 loads per multiply-add, so even with perfect coalescing this loop would
-// be bandwidth-bound far below the arithmetic peak (docs/cuda_gemm.md, "Roofline").
+// be bandwidth-bound far below the arithmetic peak (docs/08-cuda-gemm.md, "Roofline").
 
 #include <ember/kernels/cuda/kernels.cuh>
 

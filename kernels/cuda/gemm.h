@@ -1,6 +1,6 @@
 #pragma once
 // CUDA GEMM on raw row-major device buffers: hand-written kernels from a naive loop to TF32
-// tensor cores (docs/cuda_gemm.md explains them in order), behind one entry point that
+// tensor cores (docs/08-cuda-gemm.md explains them in order), behind one entry point that
 // falls back to cuBLAS. Built only with -DEMBER_CUDA (library ember::cuda). This header
 // needs no CUDA headers.
 

@@ -3,6 +3,10 @@
 
 Run from anywhere (needs torch >= 1.13):  python3 tests/reference/generate.py
 
+It also runs generate_nn.py (layers, losses), generate_optim.py (optimizers, schedulers),
+generate_models.py (the seed models) and make_interop_fixture.py (safetensors dtypes), so
+this one command regenerates every fixture.
+
 One safetensors file per op family (binary, unary, reduce, softmax, shape, linalg). Each case
 is described in the file's metadata and stores these float32 tensors under "<case>/<key>":
 
@@ -471,6 +475,13 @@ def main():
         total += size
         print(f"{os.path.relpath(path)}: {len(family.cases)} cases, {size} bytes")
     print(f"total: {total} bytes")
+    # The other fixture families live in their own scripts; this one regenerates them all.
+    import generate_models
+    import generate_nn
+    import generate_optim
+    import make_interop_fixture
+    for script in (generate_nn, generate_optim, generate_models, make_interop_fixture):
+        script.main()
 
 
 if __name__ == "__main__":

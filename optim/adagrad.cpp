@@ -1,0 +1,47 @@
+#include <ember/core/autograd.h>
+#include <ember/optim/adagrad.h>
+
+#include <cmath>
+
+namespace ember::optim {
+
+void AdagradOptions::validate() const {
+  detail::check_option(lr >= 0, kOptimizer, "learning rate", lr, "must be >= 0");
+  detail::check_option(lr_decay >= 0, kOptimizer, "lr_decay", lr_decay, "must be >= 0");
+  detail::check_option(weight_decay >= 0, kOptimizer, "weight_decay", weight_decay, "must be >= 0");
+  detail::check_option(initial_accumulator_value >= 0, kOptimizer, "initial_accumulator_value",
+                       initial_accumulator_value, "must be >= 0");
+  detail::check_option(eps >= 0, kOptimizer, "epsilon", eps, "must be >= 0");
+}
+
+// PyTorch's _single_tensor_adagrad in one pass per parameter. PyTorch fills "sum" when the
+// optimizer is built; here it is filled at the parameter's first update, with the same value.
+void Adagrad::step() {
+  NoGradGuard no_grad;
+  for (size_t group = 0; group < num_param_groups(); ++group) {
+    const AdagradOptions& o = options(group);
+    const float weight_decay = static_cast<float>(o.weight_decay);
+    const float eps = static_cast<float>(o.eps);
+    for_each_param_with_grad(group, [&](Tensor& param, const Tensor& grad, ParamState& state) {
+      // The decayed lr is computed in double (a Python float in PyTorch), then rounded.
+      const double decayed_lr = o.lr / (1 + static_cast<double>(state.step - 1) * o.lr_decay);
+      const float clr = static_cast<float>(decayed_lr);
+      float* sum =
+          state.buffer("sum", param, static_cast<float>(o.initial_accumulator_value)).data();
+      const float* p = param.data();
+      const float* dp = grad.data();
+      Tensor updated = empty(param.shape());
+      float* out = updated.data();
+      for (int64_t i = 0; i < param.numel(); ++i) {
+        float g = o.maximize ? -dp[i] : dp[i];
+        if (o.weight_decay != 0) g = g + weight_decay * p[i];
+        sum[i] = sum[i] + g * g;
+        const float denom = std::sqrt(sum[i]) + eps;
+        out[i] = p[i] + -clr * g / denom;
+      }
+      param.copy_(updated);  // one in-place write: the version moves once per step
+    });
+  }
+}
+
+}  // namespace ember::optim

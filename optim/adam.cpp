@@ -1,0 +1,87 @@
+#include <ember/core/autograd.h>
+#include <ember/optim/adam.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace ember::optim {
+
+namespace {
+template <class Options>
+void validate_adam(const Options& o) {
+  const char* name = Options::kOptimizer;
+  detail::check_option(o.lr >= 0, name, "learning rate", o.lr, "must be >= 0");
+  detail::check_option(o.eps >= 0, name, "epsilon", o.eps, "must be >= 0");
+  detail::check_option(o.betas[0] >= 0 && o.betas[0] < 1, name, "beta parameter at index 0",
+                       o.betas[0], "must be in [0, 1)");
+  detail::check_option(o.betas[1] >= 0 && o.betas[1] < 1, name, "beta parameter at index 1",
+                       o.betas[1], "must be in [0, 1)");
+  detail::check_option(o.weight_decay >= 0, name, "weight_decay", o.weight_decay, "must be >= 0");
+}
+
+// One Adam (or, with `decoupled`, AdamW) update of one parameter: PyTorch's
+// _single_tensor_adam / _single_tensor_adamw in one pass. Like PyTorch, the bias corrections
+// and the step size are computed in double (Python floats), then rounded to float where they
+// meet the float32 tensors; the element math keeps PyTorch's order of operations.
+template <class Options>
+void adam_update(const Options& o, bool decoupled, Tensor& param, const Tensor& grad,
+                 ParamState& state) {
+  const double bias_correction1 = 1 - std::pow(o.betas[0], static_cast<double>(state.step));
+  const double bias_correction2 = 1 - std::pow(o.betas[1], static_cast<double>(state.step));
+  const float step_size = static_cast<float>(o.lr / bias_correction1);
+  const float bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
+  const float beta1 = static_cast<float>(o.betas[0]), beta2 = static_cast<float>(o.betas[1]);
+  const float one_minus_beta1 = static_cast<float>(1 - o.betas[0]);
+  const float one_minus_beta2 = static_cast<float>(1 - o.betas[1]);
+  const float eps = static_cast<float>(o.eps);
+  const float weight_decay = static_cast<float>(o.weight_decay);
+  const float shrink = static_cast<float>(1 - o.lr * o.weight_decay);  // AdamW's decay
+
+  float* m = state.buffer("exp_avg", param).data();
+  float* v = state.buffer("exp_avg_sq", param).data();
+  float* v_max = o.amsgrad ? state.buffer("max_exp_avg_sq", param).data() : nullptr;
+  const float* p = param.data();
+  const float* dp = grad.data();
+  Tensor updated = empty(param.shape());
+  float* out = updated.data();
+  for (int64_t i = 0; i < param.numel(); ++i) {
+    float g = o.maximize ? -dp[i] : dp[i];
+    float value = p[i];
+    if (decoupled) {
+      value = value * shrink;
+    } else if (o.weight_decay != 0) {
+      g = g + weight_decay * value;
+    }
+    m[i] = m[i] * beta1 + one_minus_beta1 * g;
+    v[i] = v[i] * beta2 + one_minus_beta2 * g * g;
+    float second_moment = v[i];
+    if (v_max) second_moment = v_max[i] = std::max(v_max[i], v[i]);
+    const float denom = std::sqrt(second_moment) / bias_correction2_sqrt + eps;
+    out[i] = value + -step_size * m[i] / denom;
+  }
+  param.copy_(updated);  // one in-place write: the version moves once per step
+}
+}  // namespace
+
+void AdamOptions::validate() const { validate_adam(*this); }
+void AdamWOptions::validate() const { validate_adam(*this); }
+
+void Adam::step() {
+  NoGradGuard no_grad;
+  for (size_t g = 0; g < num_param_groups(); ++g) {
+    for_each_param_with_grad(g, [&](Tensor& param, const Tensor& grad, ParamState& state) {
+      adam_update(options(g), /*decoupled=*/false, param, grad, state);
+    });
+  }
+}
+
+void AdamW::step() {
+  NoGradGuard no_grad;
+  for (size_t g = 0; g < num_param_groups(); ++g) {
+    for_each_param_with_grad(g, [&](Tensor& param, const Tensor& grad, ParamState& state) {
+      adam_update(options(g), /*decoupled=*/true, param, grad, state);
+    });
+  }
+}
+
+}  // namespace ember::optim

@@ -1,0 +1,51 @@
+#include <ember/core/autograd.h>
+#include <ember/optim/sgd.h>
+
+#include <cmath>
+
+namespace ember::optim {
+
+void SGDOptions::validate() const {
+  if (std::isnan(lr)) throw Error("SGD: lr is required (SGD has no default learning rate)");
+  detail::check_option(lr >= 0, kOptimizer, "learning rate", lr, "must be >= 0");
+  detail::check_option(momentum >= 0, kOptimizer, "momentum", momentum, "must be >= 0");
+  detail::check_option(weight_decay >= 0, kOptimizer, "weight_decay", weight_decay, "must be >= 0");
+  if (nesterov && (momentum <= 0 || dampening != 0)) {
+    throw Error("SGD: Nesterov momentum requires a momentum and zero dampening (momentum " +
+                detail::format_number(momentum) + ", dampening " +
+                detail::format_number(dampening) + ")");
+  }
+}
+
+// PyTorch's _single_tensor_sgd in one pass per parameter. Python floats meet float32 tensors
+// there, so each option is rounded to float once, as PyTorch's kernels do.
+void SGD::step() {
+  NoGradGuard no_grad;
+  for (size_t g = 0; g < num_param_groups(); ++g) {
+    const SGDOptions& o = options(g);
+    const float lr = static_cast<float>(o.lr);
+    const float momentum = static_cast<float>(o.momentum);
+    const float weight_decay = static_cast<float>(o.weight_decay);
+    const float undamped = static_cast<float>(1 - o.dampening);
+    for_each_param_with_grad(g, [&](Tensor& param, const Tensor& grad, ParamState& state) {
+      const bool first_momentum_step = !state.has("momentum_buffer");
+      float* buf = o.momentum != 0 ? state.buffer("momentum_buffer", param).data() : nullptr;
+      const float* p = param.data();
+      const float* dp = grad.data();
+      Tensor updated = empty(param.shape());
+      float* out = updated.data();
+      for (int64_t i = 0; i < param.numel(); ++i) {
+        float d = o.maximize ? -dp[i] : dp[i];
+        if (o.weight_decay != 0) d = d + weight_decay * p[i];
+        if (buf) {
+          buf[i] = first_momentum_step ? d : buf[i] * momentum + undamped * d;
+          d = o.nesterov ? d + momentum * buf[i] : buf[i];
+        }
+        out[i] = p[i] + -lr * d;
+      }
+      param.copy_(updated);  // one in-place write: the version moves once per step
+    });
+  }
+}
+
+}  // namespace ember::optim
