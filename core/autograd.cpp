@@ -34,10 +34,13 @@ class AccumulateGrad : public Node {
       // Out of place: the old gradient may be shared with a user's handle.
       grad = add(grad, grad_output);
     } else {
-      // A copy, unless building a graph: the incoming gradient may be the very tensor another
-      // leaf receives (add passes its gradient through), and an in-place update of one
-      // leaf's grad must not change the other's.
-      grad = grad_enabled() ? grad_output : copy_of(grad_output);
+      // The incoming gradient may be the very tensor another leaf receives (add passes its
+      // gradient through), and an in-place update of one leaf's grad must not change the
+      // other's: keep it only if nothing else can see it (the engine's handle is the only
+      // one, and no other tensor shares its storage), or when building a graph; else copy.
+      const bool unshared =
+          grad_output.impl_ptr().use_count() == 1 && grad_output.impl()->storage.use_count() == 1;
+      grad = grad_enabled() || unshared ? grad_output : copy_of(grad_output);
     }
     return {};
   }
