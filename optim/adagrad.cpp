@@ -32,7 +32,7 @@ void Adagrad::step() {
       const float* dp = grad.data();
       Tensor updated = empty(param.shape());
       float* out = updated.data();
-      for (int64_t i = 0; i < param.numel(); ++i) {
+      for (int64_t i = 0, n = param.numel(); i < n; ++i) {
         float g = o.maximize ? -dp[i] : dp[i];
         if (o.weight_decay != 0) g = g + weight_decay * p[i];
         sum[i] = sum[i] + g * g;

@@ -44,7 +44,7 @@ void adam_update(const Options& o, bool decoupled, Tensor& param, const Tensor& 
   const float* dp = grad.data();
   Tensor updated = empty(param.shape());
   float* out = updated.data();
-  for (int64_t i = 0; i < param.numel(); ++i) {
+  for (int64_t i = 0, n = param.numel(); i < n; ++i) {
     float g = o.maximize ? -dp[i] : dp[i];
     float value = p[i];
     if (decoupled) {

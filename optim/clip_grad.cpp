@@ -38,7 +38,7 @@ float clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double
   double accumulated = 0;  // the largest |g| for the infinity norm, else the sum of |g|^p
   for (const Tensor& grad : grads) {
     const float* g = grad.data();
-    for (int64_t i = 0; i < grad.numel(); ++i) {
+    for (int64_t i = 0, n = grad.numel(); i < n; ++i) {
       const double magnitude = std::abs(static_cast<double>(g[i]));
       if (infinity_norm) {
         accumulated = std::isnan(magnitude) ? magnitude : std::max(accumulated, magnitude);
@@ -82,7 +82,7 @@ void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
     const float* g = grad.data();
     float* out = clamped.data();
     // NaN passes through, as in PyTorch's clamp.
-    for (int64_t i = 0; i < grad.numel(); ++i)
+    for (int64_t i = 0, n = grad.numel(); i < n; ++i)
       out[i] = g[i] < -limit ? -limit : g[i] > limit ? limit : g[i];
     grad.copy_(clamped);
   }

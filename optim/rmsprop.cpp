@@ -33,7 +33,7 @@ void RMSprop::step() {
       const float* dp = grad.data();
       Tensor updated = empty(param.shape());
       float* out = updated.data();
-      for (int64_t i = 0; i < param.numel(); ++i) {
+      for (int64_t i = 0, n = param.numel(); i < n; ++i) {
         float g = o.maximize ? -dp[i] : dp[i];
         if (o.weight_decay != 0) g = g + weight_decay * p[i];
         square_avg[i] = square_avg[i] * alpha + one_minus_alpha * g * g;

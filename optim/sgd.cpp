@@ -34,7 +34,7 @@ void SGD::step() {
       const float* dp = grad.data();
       Tensor updated = empty(param.shape());
       float* out = updated.data();
-      for (int64_t i = 0; i < param.numel(); ++i) {
+      for (int64_t i = 0, n = param.numel(); i < n; ++i) {
         float d = o.maximize ? -dp[i] : dp[i];
         if (o.weight_decay != 0) d = d + weight_decay * p[i];
         if (buf) {
