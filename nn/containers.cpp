@@ -3,25 +3,16 @@
 
 namespace ember::nn {
 
-namespace {
-Layer& at_index(const std::vector<Layer*>& layers, size_t index, const char* container) {
-  if (index >= layers.size()) {
-    throw Error(std::string(container) + ": index " + std::to_string(index) +
-                " is out of range for " + std::to_string(layers.size()) + " layers");
-  }
-  return *layers[index];
+void throw_out_of_range(const std::string& container, size_t index, size_t size) {
+  throw Error(container + ": index " + std::to_string(index) + " is out of range for " +
+              std::to_string(size) + " layers");
 }
-}  // namespace
-
-Layer& Sequential::operator[](size_t index) const { return at_index(layers_, index, "Sequential"); }
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (Layer* layer : layers_) h = layer->forward(h);
+  for (Layer& layer : *this) h = layer.forward(h);
   return h;
 }
-
-Layer& ModuleList::operator[](size_t index) const { return at_index(layers_, index, "ModuleList"); }
 
 bool ModuleDict::contains(const std::string& name) const {
   for (const auto& entry : layers_) {

@@ -32,8 +32,38 @@ class LayerIterator {
   Base position_;
 };
 
+/// Throws Error: "<container>: index <index> is out of range for <size> layers".
+[[noreturn]] void throw_out_of_range(const std::string& container, size_t index, size_t size);
+
+/// What Sequential and ModuleList share: layers registered under their index ("0", "1",
+/// ...) and reachable by index or iteration. `Base` is Layer for Sequential (it has a
+/// forward) and Module for ModuleList (it does not, as in PyTorch).
+template <class Base>
+class IndexedLayers : public Base {
+ public:
+  /// Appends a layer named by its index and returns a reference to it.
+  template <LayerType L>
+  std::remove_cvref_t<L>& push_back(L&& layer) {
+    auto& added = this->register_module(std::to_string(layers_.size()), std::forward<L>(layer));
+    layers_.push_back(&added);
+    return added;
+  }
+
+  size_t size() const { return layers_.size(); }
+  /// The layer at `index`. Throws Error if out of range.
+  Layer& operator[](size_t index) const {
+    if (index >= layers_.size()) throw_out_of_range(this->type_name(), index, layers_.size());
+    return *layers_[index];
+  }
+  LayerIterator begin() const { return LayerIterator(layers_.begin()); }
+  LayerIterator end() const { return LayerIterator(layers_.end()); }
+
+ private:
+  std::vector<Layer*> layers_;  // owned as children; the heap keeps them in place
+};
+
 /// Layers applied in order: Sequential(Linear(10, 50), ReLU(), Linear(50, 10)).
-class Sequential : public Layer {
+class Sequential : public IndexedLayers<Layer> {
  public:
   Sequential() = default;
   template <LayerType... Layers>
@@ -41,49 +71,17 @@ class Sequential : public Layer {
     (push_back(std::forward<Layers>(layers)), ...);
   }
 
-  /// Appends a layer named by its index and returns a reference to it.
-  template <LayerType L>
-  std::remove_cvref_t<L>& push_back(L&& layer) {
-    auto& added = register_module(std::to_string(layers_.size()), std::forward<L>(layer));
-    layers_.push_back(&added);
-    return added;
-  }
-
-  size_t size() const { return layers_.size(); }
-  /// The layer at `index`. Throws Error if out of range.
-  Layer& operator[](size_t index) const;
-  LayerIterator begin() const { return LayerIterator(layers_.begin()); }
-  LayerIterator end() const { return LayerIterator(layers_.end()); }
-
   Tensor forward(const Tensor& x) override;
-
- private:
-  std::vector<Layer*> layers_;  // owned as children; the heap keeps them in place
 };
 
 /// A list of layers, each callable: `for (auto& layer : list) outputs.push_back(layer(h));`
-class ModuleList : public Module {
+class ModuleList : public IndexedLayers<Module> {
  public:
   ModuleList() = default;
   template <LayerType... Layers>
   requires(sizeof...(Layers) > 0) explicit ModuleList(Layers&&... layers) {
     (push_back(std::forward<Layers>(layers)), ...);
   }
-
-  template <LayerType L>
-  std::remove_cvref_t<L>& push_back(L&& layer) {
-    auto& added = register_module(std::to_string(layers_.size()), std::forward<L>(layer));
-    layers_.push_back(&added);
-    return added;
-  }
-
-  size_t size() const { return layers_.size(); }
-  Layer& operator[](size_t index) const;
-  LayerIterator begin() const { return LayerIterator(layers_.begin()); }
-  LayerIterator end() const { return LayerIterator(layers_.end()); }
-
- private:
-  std::vector<Layer*> layers_;
 };
 
 /// Layers by name, in insertion order: heads.insert("digit", Linear(10, 10)).
