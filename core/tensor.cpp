@@ -21,12 +21,16 @@ TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl, const char* what) {
   return *impl;
 }
 
-void check_in_place_allowed(const Tensor& t, const char* op) {
+// The one gate of every in-place write: refuses to change a tensor autograd may be tracking,
+// bumps the version once (so saved copies of it are known stale), and returns the data.
+float* begin_in_place_write(const Tensor& t, const char* op) {
   if (grad_enabled() && t.requires_grad()) {
     throw Error(std::string(op) +
                 ": in-place update of a tensor that requires grad while grad mode is on; "
                 "wrap it in NoGradGuard (as optimizers do)");
   }
+  ++t.impl()->storage->version;
+  return t.data();
 }
 }  // namespace
 
@@ -113,43 +117,37 @@ uint64_t Tensor::version() const { return checked(impl_, "version").storage->ver
 
 Tensor& Tensor::zero_() { return fill_(0.f); }
 
+float* Tensor::mutable_data() { return begin_in_place_write(*this, "mutable_data"); }
+
 Tensor& Tensor::fill_(float value) {
-  check_in_place_allowed(*this, "fill_");
-  std::fill_n(data(), numel(), value);
-  ++impl_->storage->version;
+  std::fill_n(begin_in_place_write(*this, "fill_"), numel(), value);
   return *this;
 }
 
 Tensor& Tensor::copy_(const Tensor& source) {
-  check_in_place_allowed(*this, "copy_");
   if (source.shape() != shape()) {
     throw Error("copy_: source shape " + ember::to_string(source.shape()) +
                 " does not match destination shape " + ember::to_string(shape()));
   }
-  std::copy_n(source.data(), numel(), data());
-  ++impl_->storage->version;
+  std::copy_n(source.data(), numel(), begin_in_place_write(*this, "copy_"));
   return *this;
 }
 
 Tensor& Tensor::add_(const Tensor& other, float alpha) {
-  check_in_place_allowed(*this, "add_");
   if (broadcast_shape(shape(), other.shape(), "add_") != shape()) {
     throw Error("add_: cannot broadcast " + ember::to_string(other.shape()) +
                 " into the destination shape " + ember::to_string(shape()));
   }
   const Tensor addend = other.shape() == shape() ? other : ember::expand(other.detach(), shape());
-  float* out = data();
   const float* in = addend.data();
-  for (int64_t i = 0; i < numel(); ++i) out[i] += alpha * in[i];
-  ++impl_->storage->version;
+  float* out = begin_in_place_write(*this, "add_");
+  for (int64_t i = 0, n = numel(); i < n; ++i) out[i] += alpha * in[i];
   return *this;
 }
 
 Tensor& Tensor::mul_(float factor) {
-  check_in_place_allowed(*this, "mul_");
-  float* out = data();
-  for (int64_t i = 0; i < numel(); ++i) out[i] *= factor;
-  ++impl_->storage->version;
+  float* out = begin_in_place_write(*this, "mul_");
+  for (int64_t i = 0, n = numel(); i < n; ++i) out[i] *= factor;
   return *this;
 }
 

@@ -80,6 +80,9 @@ class Tensor {
   /// this += alpha * other (other broadcast to this shape).
   Tensor& add_(const Tensor& other, float alpha = 1.f);
   Tensor& mul_(float factor);
+  /// For a hand-written in-place loop (an optimizer's update): checks the write is allowed,
+  /// bumps the version once, and returns the data to overwrite.
+  float* mutable_data();
 
   // -- ops as methods (each is the free function of the same name in core/ops.h) ---------
   Tensor operator-() const;

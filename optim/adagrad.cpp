@@ -28,18 +28,16 @@ void Adagrad::step() {
       const float clr = static_cast<float>(decayed_lr);
       float* sum =
           state.buffer("sum", param, static_cast<float>(o.initial_accumulator_value)).data();
-      const float* p = param.data();
       const float* dp = grad.data();
-      Tensor updated = empty(param.shape());
-      float* out = updated.data();
+      // Each element is read, then overwritten: one pass, and the version moves once.
+      float* p = param.mutable_data();
       for (int64_t i = 0, n = param.numel(); i < n; ++i) {
         float g = o.maximize ? -dp[i] : dp[i];
         if (o.weight_decay != 0) g = g + weight_decay * p[i];
         sum[i] = sum[i] + g * g;
         const float denom = std::sqrt(sum[i]) + eps;
-        out[i] = p[i] + -clr * g / denom;
+        p[i] = p[i] + -clr * g / denom;
       }
-      param.copy_(updated);  // one in-place write: the version moves once per step
     });
   }
 }

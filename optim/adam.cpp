@@ -40,10 +40,9 @@ void adam_update(const Options& o, bool decoupled, Tensor& param, const Tensor& 
   float* m = state.buffer("exp_avg", param).data();
   float* v = state.buffer("exp_avg_sq", param).data();
   float* v_max = o.amsgrad ? state.buffer("max_exp_avg_sq", param).data() : nullptr;
-  const float* p = param.data();
   const float* dp = grad.data();
-  Tensor updated = empty(param.shape());
-  float* out = updated.data();
+  // Each element is read, then overwritten: one pass, and the version moves once.
+  float* p = param.mutable_data();
   for (int64_t i = 0, n = param.numel(); i < n; ++i) {
     float g = o.maximize ? -dp[i] : dp[i];
     float value = p[i];
@@ -57,9 +56,8 @@ void adam_update(const Options& o, bool decoupled, Tensor& param, const Tensor& 
     float second_moment = v[i];
     if (v_max) second_moment = v_max[i] = std::max(v_max[i], v[i]);
     const float denom = std::sqrt(second_moment) / bias_correction2_sqrt + eps;
-    out[i] = value + -step_size * m[i] / denom;
+    p[i] = value + -step_size * m[i] / denom;
   }
-  param.copy_(updated);  // one in-place write: the version moves once per step
 }
 }  // namespace
 

@@ -78,13 +78,10 @@ void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
   const float limit = static_cast<float>(clip_value);
   NoGradGuard no_grad;
   for (Tensor grad : defined_grads(params, "clip_grad_value_")) {
-    Tensor clamped = empty(grad.shape());
-    const float* g = grad.data();
-    float* out = clamped.data();
+    float* g = grad.mutable_data();
     // NaN passes through, as in PyTorch's clamp.
     for (int64_t i = 0, n = grad.numel(); i < n; ++i)
-      out[i] = g[i] < -limit ? -limit : g[i] > limit ? limit : g[i];
-    grad.copy_(clamped);
+      g[i] = g[i] < -limit ? -limit : g[i] > limit ? limit : g[i];
   }
 }
 

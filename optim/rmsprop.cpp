@@ -29,10 +29,9 @@ void RMSprop::step() {
       float* square_avg = state.buffer("square_avg", param).data();
       float* grad_avg = o.centered ? state.buffer("grad_avg", param).data() : nullptr;
       float* buf = o.momentum > 0 ? state.buffer("momentum_buffer", param).data() : nullptr;
-      const float* p = param.data();
       const float* dp = grad.data();
-      Tensor updated = empty(param.shape());
-      float* out = updated.data();
+      // Each element is read, then overwritten: one pass, and the version moves once.
+      float* p = param.mutable_data();
       for (int64_t i = 0, n = param.numel(); i < n; ++i) {
         float g = o.maximize ? -dp[i] : dp[i];
         if (o.weight_decay != 0) g = g + weight_decay * p[i];
@@ -45,12 +44,11 @@ void RMSprop::step() {
         const float avg = std::sqrt(variance) + eps;
         if (buf) {
           buf[i] = buf[i] * momentum + g / avg;
-          out[i] = p[i] + -lr * buf[i];
+          p[i] = p[i] + -lr * buf[i];
         } else {
-          out[i] = p[i] + -lr * g / avg;
+          p[i] = p[i] + -lr * g / avg;
         }
       }
-      param.copy_(updated);  // one in-place write: the version moves once per step
     });
   }
 }

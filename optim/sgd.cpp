@@ -30,10 +30,9 @@ void SGD::step() {
     for_each_param_with_grad(g, [&](Tensor& param, const Tensor& grad, ParamState& state) {
       const bool first_momentum_step = !state.has("momentum_buffer");
       float* buf = o.momentum != 0 ? state.buffer("momentum_buffer", param).data() : nullptr;
-      const float* p = param.data();
       const float* dp = grad.data();
-      Tensor updated = empty(param.shape());
-      float* out = updated.data();
+      // Each element is read, then overwritten: one pass, and the version moves once.
+      float* p = param.mutable_data();
       for (int64_t i = 0, n = param.numel(); i < n; ++i) {
         float d = o.maximize ? -dp[i] : dp[i];
         if (o.weight_decay != 0) d = d + weight_decay * p[i];
@@ -41,9 +40,8 @@ void SGD::step() {
           buf[i] = first_momentum_step ? d : buf[i] * momentum + undamped * d;
           d = o.nesterov ? d + momentum * buf[i] : buf[i];
         }
-        out[i] = p[i] + -lr * d;
+        p[i] = p[i] + -lr * d;
       }
-      param.copy_(updated);  // one in-place write: the version moves once per step
     });
   }
 }

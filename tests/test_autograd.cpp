@@ -131,10 +131,14 @@ TEST_CASE("in-place updates of a tensor requiring grad need NoGradGuard", "[auto
   Tensor w = ones({2}, true);
   CHECK_THROWS_WITH(w.add_(ones({2})), Contains("add_") && Contains("NoGradGuard"));
   CHECK_THROWS_WITH(w.mul_(2.f), Contains("mul_"));
+  CHECK_THROWS_WITH(w.mutable_data(), Contains("mutable_data") && Contains("NoGradGuard"));
+  CHECK(w.version() == 0);  // refused writes leave the version alone
   NoGradGuard no_grad;
   w.add_(ones({2}), -0.5f);
   CHECK(w.to_vector() == std::vector<float>{0.5f, 0.5f});
   CHECK(w.version() == 1);
+  w.mutable_data()[0] = 2.f;
+  CHECK(w.version() == 2);
 }
 
 TEST_CASE("reshape shares storage and therefore the version counter", "[autograd]") {
