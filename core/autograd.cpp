@@ -15,12 +15,6 @@ thread_local bool anomaly_mode = false;
 
 std::string shape_of(const Tensor& t) { return to_string(t.shape()); }
 
-Tensor copy_of(const Tensor& t) {
-  Tensor copy = empty(t.shape());
-  std::copy_n(t.data(), t.numel(), copy.data());
-  return copy;
-}
-
 // The sink of a leaf: adds the incoming gradient into the leaf's `.grad()`.
 class AccumulateGrad : public Node {
  public:
@@ -40,7 +34,7 @@ class AccumulateGrad : public Node {
       // one, and no other tensor shares its storage), or when building a graph; else copy.
       const bool unshared =
           grad_output.impl_ptr().use_count() == 1 && grad_output.impl()->storage.use_count() == 1;
-      grad = grad_enabled() || unshared ? grad_output : copy_of(grad_output);
+      grad = grad_enabled() || unshared ? grad_output : clone(grad_output.detach());
     }
     return {};
   }

@@ -1,5 +1,6 @@
 #include <ember/core/autograd.h>
 #include <ember/core/gradcheck.h>
+#include <ember/core/ops.h>
 
 #include <algorithm>
 #include <cmath>
@@ -22,11 +23,7 @@ GradcheckReport gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
                           const std::vector<Tensor>& inputs, float eps, float atol, float rtol) {
   // Fresh leaves, so the check never touches the caller's tensors or their .grad().
   std::vector<Tensor> leaves;
-  for (const Tensor& t : inputs) {
-    Tensor leaf = empty(t.shape());
-    std::copy_n(t.data(), t.numel(), leaf.data());
-    leaves.push_back(leaf.requires_grad_(true));
-  }
+  for (const Tensor& t : inputs) leaves.push_back(clone(t.detach()).requires_grad_(true));
   const Tensor out = fn(leaves);
   const int64_t n_out = out.numel();
 

@@ -104,6 +104,9 @@ Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 
 // -- shape (core/ops/shape.cpp) -------------------------------------------------------------
+/// A copy with its own storage (differentiable, like torch.clone; clone(x.detach()) for a
+/// plain copy).
+Tensor clone(const Tensor& x);
 /// Same storage, new shape; one size may be -1 (inferred). Throws if numel differs.
 Tensor reshape(const Tensor& x, const Shape& shape);
 Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);

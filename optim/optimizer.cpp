@@ -1,4 +1,5 @@
 #include <ember/core/autograd.h>
+#include <ember/core/ops.h>
 #include <ember/optim/optimizer.h>
 
 #include <algorithm>
@@ -7,16 +8,12 @@
 namespace ember::optim {
 
 namespace {
-// A copy with its own storage, so a state dict is a snapshot that later steps do not change.
-Tensor clone(const Tensor& t) {
-  Tensor copy = empty(t.shape());
-  std::copy_n(t.data(), t.numel(), copy.data());
-  return copy;
-}
-
+// Buffers copied into their own storage, so a state dict is a snapshot that later steps do
+// not change.
 ParamState clone(const ParamState& state) {
   ParamState copy{state.step, {}};
-  for (const auto& [name, buffer] : state.buffers) copy.buffers[name] = clone(buffer);
+  for (const auto& [name, buffer] : state.buffers)
+    copy.buffers[name] = ember::clone(buffer.detach());
   return copy;
 }
 

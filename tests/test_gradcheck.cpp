@@ -151,6 +151,7 @@ TEST_CASE("gradcheck: softmax and log_softmax along each dim", "[gradcheck]") {
 TEST_CASE("gradcheck: shape ops", "[gradcheck]") {
   manual_seed(7);
   const Tensor x = sample({2, 3, 4});
+  check([](const Inputs& in) { return clone(in[0]); }, {x});
   check([](const Inputs& in) { return reshape(in[0], {4, -1}); }, {x});
   check([](const Inputs& in) { return flatten(in[0], 1); }, {x});
   check([](const Inputs& in) { return transpose(in[0], 0, 2); }, {x});

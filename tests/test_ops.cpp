@@ -144,6 +144,14 @@ TEST_CASE("shape ops reject out-of-range pieces", "[ops][errors]") {
   CHECK_THROWS_WITH(x.add_(ones({4})), Contains("add_"));
 }
 
+TEST_CASE("clone copies into new storage and refuses an undefined tensor", "[ops][errors]") {
+  Tensor x = ones({2});
+  Tensor copy = clone(x);
+  copy.fill_(3.f);
+  CHECK(x.to_vector() == std::vector<float>{1.f, 1.f});
+  CHECK_THROWS_WITH(clone(Tensor()), Contains("clone") && Contains("undefined"));
+}
+
 TEST_CASE("slice clips bounds like Python", "[ops]") {
   Tensor x = arange(5.f);
   CHECK(slice(x, 0, -2, 100).to_vector() == std::vector<float>{3.f, 4.f});

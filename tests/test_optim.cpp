@@ -42,10 +42,6 @@ const SafetensorsFile& fixture() {
 constexpr int kSteps = 10;
 const std::vector<std::string> kParamNames = {"w1", "b1", "w2", "b2", "unused"};
 
-Tensor clone(const Tensor& t, bool requires_grad = false) {
-  return tensor(t.to_vector(), t.shape(), requires_grad);
-}
-
 // The fixture's network: loss = mean((tanh(x·w1 + b1)·w2 + b2 - y)²); `unused` gets no
 // gradient. Groups: [w1, b1] and [w2, b2, unused].
 struct TinyNet {
@@ -54,11 +50,11 @@ struct TinyNet {
 
   TinyNet() {
     for (const std::string& name : kParamNames) {
-      params.push_back(clone(fixture().at("model/" + name), true));
+      params.push_back(clone(fixture().at("model/" + name)).requires_grad_(true));
     }
   }
   explicit TinyNet(const std::vector<Tensor>& values) {
-    for (const Tensor& value : values) params.push_back(clone(value, true));
+    for (const Tensor& value : values) params.push_back(clone(value.detach()).requires_grad_(true));
   }
 
   std::vector<Tensor> first_group() const { return {params[0], params[1]}; }
@@ -315,7 +311,7 @@ void check_cases_of(const std::string& optimizer) {
 
 std::vector<Tensor> values_of(const std::vector<Tensor>& params) {
   std::vector<Tensor> values;
-  for (const Tensor& p : params) values.push_back(clone(p));
+  for (const Tensor& p : params) values.push_back(clone(p.detach()));
   return values;
 }
 

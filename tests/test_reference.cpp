@@ -182,6 +182,7 @@ std::vector<Tensor> run_op(const json& spec, const std::vector<Tensor>& in) {
   if (op == "softmax") return {softmax(x, integer("dim"))};
   if (op == "log_softmax") return {log_softmax(x, integer("dim"))};
   if (op == "reshape") return {reshape(x, spec.at("shape").get<Shape>())};
+  if (op == "clone") return {clone(x)};
   if (op == "flatten") return {flatten(x, integer("start_dim"), integer("end_dim"))};
   if (op == "transpose") return {transpose(x, integer("dim0"), integer("dim1"))};
   if (op == "permute") return {permute(x, dims())};

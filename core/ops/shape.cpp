@@ -33,6 +33,15 @@ Shape infer_shape(const Tensor& x, const Shape& requested) {
 }
 }  // namespace
 
+// A copy of x in new storage;  dx = g
+Tensor clone(const Tensor& x) {
+  detail::check_defined(x, "clone");
+  Tensor out = empty(x.shape());
+  std::copy_n(x.data(), x.numel(), out.data());
+  return record("CloneBackward0", out, {x}, {},
+                [](const Tensor& g, const BackwardContext&) { return Grads{g}; });
+}
+
 // Same data, new shape;  dx = reshape(g, shape of x)
 Tensor reshape(const Tensor& x, const Shape& shape) {
   detail::check_defined(x, "reshape");
@@ -291,8 +300,7 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
                 to_string(expected) + " for x of shape " + to_string(x.shape()) + " and " +
                 std::to_string(picks.size()) + " indices");
   }
-  Tensor out = empty(x.shape());
-  std::copy_n(x.data(), x.numel(), out.data());
+  Tensor out = clone(x.detach());
   const detail::DimSplit split = detail::split_at(x.shape(), dim);
   for (int64_t o = 0; o < split.outer; ++o) {
     for (size_t k = 0; k < picks.size(); ++k) {

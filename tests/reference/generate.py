@@ -102,6 +102,8 @@ def run_op(spec, xs):
         return (torch.log_softmax(xs[0], dim=spec["dim"]),)
     if op == "reshape":
         return (torch.reshape(xs[0], spec["shape"]),)
+    if op == "clone":
+        return (torch.clone(xs[0]),)
     if op == "flatten":
         return (torch.flatten(xs[0], spec["start_dim"], spec["end_dim"]),)
     if op == "transpose":
@@ -443,6 +445,8 @@ def shape_family():
                           ((), [2, 2]), ((3,), [2, 3]), ((1, 3), [2, 2, 3]), ((2, 3), [2, 3])):
         family.add(f"expand {shape_name(shape)} to {shape_name(target)}",
                    {"op": "expand", "shape": target}, [family.randn(*shape)])
+    for shape in ((2, 3, 4), (), (1, 0, 3)):
+        family.add(f"clone {shape_name(shape)}", {"op": "clone"}, [family.randn(*shape)])
     return family
 
 
