@@ -11,21 +11,8 @@ using Catch::Contains;
 
 namespace {
 
-// The seed's multi-task model, as DESIGN.md writes it.
-struct MultiTaskModel : nn::Module {
-  nn::Sequential& shared_layers = register_module(
-      "shared_layers", nn::Sequential(nn::Linear(10, 50), nn::ReLU(), nn::Linear(50, 10)));
-  nn::ModuleList& task_specific_layers =
-      register_module("task_specific_layers",
-                      nn::ModuleList(nn::Linear(10, 1), nn::Linear(10, 1), nn::Linear(10, 1)));
-
-  std::vector<Tensor> forward(const Tensor& x) {
-    Tensor h = shared_layers(x);
-    std::vector<Tensor> outputs;
-    for (auto& layer : task_specific_layers) outputs.push_back(layer(h));
-    return outputs;
-  }
-};
+// The seed's multi-task model (models/seed.h), written as DESIGN.md reads.
+using models::MultiTaskModel;
 
 std::vector<std::string> names_of(const nn::NamedTensors& tensors) {
   std::vector<std::string> names;
