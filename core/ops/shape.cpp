@@ -119,10 +119,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   }
   // Gather: walk the output in order, reading x through permuted strides.
   Tensor out = empty(shape);
-  const Tensor zero = zeros({});
-  kernels::cpu::zip_broadcast(x.data(), source_strides, zero.data(),
-                              std::vector<int64_t>(shape.size(), 0), shape, out.data(),
-                              [](float v, float) { return v; });
+  kernels::cpu::gather(x.data(), source_strides, shape, out.data());
   return record(
       "PermuteBackward0", out, {x}, {},
       [inverse](const Tensor& g, const BackwardContext&) { return Grads{permute(g, inverse)}; });
@@ -337,10 +334,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   }
   if (target == x.shape()) return x;
   Tensor out = empty(target);
-  const Tensor zero = zeros({});
-  kernels::cpu::zip_broadcast(x.data(), detail::broadcast_strides(x.shape(), target), zero.data(),
-                              std::vector<int64_t>(target.size(), 0), target, out.data(),
-                              [](float v, float) { return v; });
+  kernels::cpu::gather(x.data(), detail::broadcast_strides(x.shape(), target), target, out.data());
   return record("ExpandBackward0", out, {x}, {},
                 [input_shape = x.shape()](const Tensor& g, const BackwardContext&) {
                   return Grads{sum_to(g, input_shape)};

@@ -53,6 +53,13 @@ void zip_broadcast(const float* a, const std::vector<int64_t>& a_strides, const 
   }
 }
 
+/// out = x read through `strides` over `out_shape`: a permuted or broadcast copy.
+inline void gather(const float* x, const std::vector<int64_t>& strides,
+                   const std::vector<int64_t>& out_shape, float* out) {
+  // The same walk as zip_broadcast, with x as both operands and the second one ignored.
+  zip_broadcast(x, strides, x, strides, out_shape, out, [](float v, float) { return v; });
+}
+
 /// Sums x (of `shape`) into out, times `scale`, where `out_strides` maps each input dim to
 /// the output (0 along a reduced dim). Accumulates in double, then rounds once to float.
 void sum_reduce(const float* x, const std::vector<int64_t>& shape,
