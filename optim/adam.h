@@ -35,7 +35,9 @@ struct AdamOptions {
   }
 };
 
-/// AdamW's options: Adam's, with a default weight decay of 1e-2 that is decoupled.
+/// AdamW's options: Adam's, with a default weight decay of 1e-2 that is decoupled. Spelled
+/// out rather than derived from AdamOptions so that `{.lr = ..., .weight_decay = ...}` works:
+/// designated initialisers cannot name a base class's members.
 struct AdamWOptions {
   double lr = 1e-3;
   std::array<double, 2> betas = {0.9, 0.999};
