@@ -79,13 +79,12 @@ Tensor clamp(const Tensor& x, float min, float max);
 // -- reductions (core/ops/reduce.cpp) -------------------------------------------------------
 // `dims` may be negative and must not repeat; an empty `dims` reduces over everything.
 Tensor sum(const Tensor& x);
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor sum(const Tensor& x, const Dims& dims, bool keepdim = false);
 Tensor mean(const Tensor& x);
-Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& x, const Dims& dims, bool keepdim = false);
 /// Variance; `unbiased` divides by n - 1 (Bessel's correction) instead of n.
 Tensor var(const Tensor& x, bool unbiased = true);
-Tensor var(const Tensor& x, const std::vector<int64_t>& dims, bool unbiased = true,
-           bool keepdim = false);
+Tensor var(const Tensor& x, const Dims& dims, bool unbiased = true, bool keepdim = false);
 
 /// Values and indices (as floats) of the max/min along `dim`, like torch.max(x, dim).
 struct ValuesIndices {
@@ -112,7 +111,7 @@ Tensor reshape(const Tensor& x, const Shape& shape);
 Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
 /// Output dim i is input dim dims[i] (copies).
-Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
+Tensor permute(const Tensor& x, const Dims& dims);
 Tensor unsqueeze(const Tensor& x, int64_t dim);
 /// Removes every size-1 dim, or only `dim` if it has size 1.
 Tensor squeeze(const Tensor& x);

@@ -3,6 +3,33 @@
 
 namespace ember {
 
+Shape& Shape::operator=(Shape&& other) noexcept {
+  if (this == &other) return *this;
+  if (other.heap_) {
+    // Take over the other's heap block; it falls back to its (empty) inline buffer.
+    heap_ = std::move(other.heap_);
+    data_ = heap_.get();
+    capacity_ = other.capacity_;
+    size_ = other.size_;
+    other.data_ = other.inline_;
+    other.capacity_ = kInline;
+  } else {
+    assign(other.begin(), other.end());
+  }
+  other.size_ = 0;
+  return *this;
+}
+
+void Shape::reserve(size_t capacity) {
+  if (capacity <= capacity_) return;
+  capacity = std::max(capacity, 2 * capacity_);
+  auto grown = std::make_unique_for_overwrite<int64_t[]>(capacity);
+  std::copy(data_, data_ + size_, grown.get());
+  heap_ = std::move(grown);
+  data_ = heap_.get();
+  capacity_ = capacity;
+}
+
 int64_t numel_of(const Shape& shape) {
   int64_t n = 1;
   for (int64_t size : shape) n *= size;
@@ -18,8 +45,8 @@ std::string to_string(const Shape& shape) {
   return s + "]";
 }
 
-std::vector<int64_t> contiguous_strides(const Shape& shape) {
-  std::vector<int64_t> strides(shape.size());
+Shape contiguous_strides(const Shape& shape) {
+  Shape strides(shape.size());
   int64_t stride = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     strides[i] = stride;

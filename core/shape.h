@@ -1,14 +1,121 @@
 #pragma once
 // Shapes: the list of dimension sizes of a row-major tensor, and the rules that combine them.
 
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace ember {
 
 /// Dimension sizes, outermost first. `{}` is a scalar (0-d, one element).
-using Shape = std::vector<int64_t>;
+///
+/// A vector of int64 that keeps up to `kInline` values inside itself: every tensor has a
+/// shape and most ops build a few more, so a heap allocation per shape (std::vector) was a
+/// measurable part of a small model's training step. Longer shapes move to the heap. The
+/// same type carries other short lists of int64: strides and lists of dims.
+class Shape {
+ public:
+  using value_type = int64_t;
+  using iterator = int64_t*;
+  using const_iterator = const int64_t*;
+
+  static constexpr size_t kInline = 6;
+
+  Shape() = default;
+  Shape(std::initializer_list<int64_t> values) : Shape(values.begin(), values.end()) {}
+  /// `count` copies of `value`.
+  explicit Shape(size_t count, int64_t value = 0) { resize(count, value); }
+  template <class It>
+  requires(!std::is_integral_v<It>) Shape(It first, It last) { assign(first, last); }
+  /// From a std::vector, as earlier versions of ember spelled shapes.
+  Shape(const std::vector<int64_t>& values) : Shape(values.begin(), values.end()) {}
+
+  Shape(const Shape& other) : Shape(other.begin(), other.end()) {}
+  /// A moved-from shape is empty.
+  Shape(Shape&& other) noexcept { *this = std::move(other); }
+  Shape& operator=(const Shape& other) {
+    if (this != &other) assign(other.begin(), other.end());
+    return *this;
+  }
+  Shape& operator=(Shape&& other) noexcept;
+  ~Shape() = default;
+
+  template <class It>
+  void assign(It first, It last) {
+    size_ = 0;
+    reserve(static_cast<size_t>(std::distance(first, last)));
+    for (; first != last; ++first) data_[size_++] = static_cast<int64_t>(*first);
+  }
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  int64_t* data() { return data_; }
+  const int64_t* data() const { return data_; }
+  int64_t& operator[](size_t i) { return data_[i]; }
+  int64_t operator[](size_t i) const { return data_[i]; }
+  int64_t& back() { return data_[size_ - 1]; }
+  int64_t back() const { return data_[size_ - 1]; }
+  int64_t* begin() { return data_; }
+  int64_t* end() { return data_ + size_; }
+  const int64_t* begin() const { return data_; }
+  const int64_t* end() const { return data_ + size_; }
+
+  void push_back(int64_t value) {
+    reserve(size_ + 1);
+    data_[size_++] = value;
+  }
+  void pop_back() { --size_; }
+  void clear() { size_ = 0; }
+  void resize(size_t count, int64_t value = 0) {
+    reserve(count);
+    for (size_t i = size_; i < count; ++i) data_[i] = value;
+    size_ = count;
+  }
+  /// Inserts `value` before `pos`; returns an iterator to it.
+  int64_t* insert(const int64_t* pos, int64_t value) { return insert(pos, &value, &value + 1); }
+  /// Inserts [first, last) (which must not point into this shape) before `pos`.
+  template <class It>
+  int64_t* insert(const int64_t* pos, It first, It last) {
+    const size_t at = static_cast<size_t>(pos - data_);
+    const size_t count = static_cast<size_t>(std::distance(first, last));
+    reserve(size_ + count);
+    std::move_backward(data_ + at, data_ + size_, data_ + size_ + count);
+    std::copy(first, last, data_ + at);
+    size_ += count;
+    return data_ + at;
+  }
+  /// Removes the value at `pos`; returns an iterator to the one after it.
+  int64_t* erase(const int64_t* pos) {
+    const size_t at = static_cast<size_t>(pos - data_);
+    std::move(data_ + at + 1, data_ + size_, data_ + at);
+    --size_;
+    return data_ + at;
+  }
+
+  std::vector<int64_t> to_vector() const { return {begin(), end()}; }
+  operator std::vector<int64_t>() const { return to_vector(); }
+
+  friend bool operator==(const Shape& a, const Shape& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  }
+
+ private:
+  // Makes room for `capacity` values, keeping the current ones.
+  void reserve(size_t capacity);
+
+  int64_t inline_[kInline];
+  std::unique_ptr<int64_t[]> heap_;
+  int64_t* data_ = inline_;
+  size_t size_ = 0;
+  size_t capacity_ = kInline;
+};
+
+/// A list of dim indices (for sum, mean, permute, ...): the same small vector.
+using Dims = Shape;
 
 /// Number of elements of `shape` (1 for a scalar, 0 if any size is 0).
 int64_t numel_of(const Shape& shape);
@@ -17,7 +124,7 @@ int64_t numel_of(const Shape& shape);
 std::string to_string(const Shape& shape);
 
 /// Row-major strides in elements: [2, 3, 4] -> [12, 4, 1].
-std::vector<int64_t> contiguous_strides(const Shape& shape);
+Shape contiguous_strides(const Shape& shape);
 
 /// NumPy/PyTorch broadcasting: align from the right; sizes must match or one must be 1.
 /// Throws Error naming `op` and both shapes when they do not broadcast.

@@ -22,15 +22,15 @@ Tensor Tensor::softplus(float beta, float threshold) const {
 }
 Tensor Tensor::clamp(float min, float max) const { return ember::clamp(*this, min, max); }
 Tensor Tensor::sum() const { return ember::sum(*this); }
-Tensor Tensor::sum(const std::vector<int64_t>& dims, bool keepdim) const {
+Tensor Tensor::sum(const Dims& dims, bool keepdim) const {
   return ember::sum(*this, dims, keepdim);
 }
 Tensor Tensor::mean() const { return ember::mean(*this); }
-Tensor Tensor::mean(const std::vector<int64_t>& dims, bool keepdim) const {
+Tensor Tensor::mean(const Dims& dims, bool keepdim) const {
   return ember::mean(*this, dims, keepdim);
 }
 Tensor Tensor::var(bool unbiased) const { return ember::var(*this, unbiased); }
-Tensor Tensor::var(const std::vector<int64_t>& dims, bool unbiased, bool keepdim) const {
+Tensor Tensor::var(const Dims& dims, bool unbiased, bool keepdim) const {
   return ember::var(*this, dims, unbiased, keepdim);
 }
 Tensor Tensor::logsumexp(int64_t dim, bool keepdim) const {
@@ -45,9 +45,7 @@ Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
   return ember::transpose(*this, dim0, dim1);
 }
-Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
-  return ember::permute(*this, dims);
-}
+Tensor Tensor::permute(const Dims& dims) const { return ember::permute(*this, dims); }
 Tensor Tensor::unsqueeze(int64_t dim) const { return ember::unsqueeze(*this, dim); }
 Tensor Tensor::squeeze() const { return ember::squeeze(*this); }
 Tensor Tensor::squeeze(int64_t dim) const { return ember::squeeze(*this, dim); }

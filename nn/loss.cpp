@@ -18,7 +18,7 @@ using detail::python_float;
 constexpr float kInfinity = std::numeric_limits<float>::infinity();
 
 std::string position(int64_t flat, const Shape& shape) {
-  std::vector<int64_t> index(shape.size());
+  Shape index(shape.size());
   for (size_t d = shape.size(); d-- > 0;) {
     index[d] = flat % shape[d];
     flat /= shape[d];

@@ -40,7 +40,7 @@ Tensor LayerNorm::forward(const Tensor& x) {
                 ", expected input with shape [*, " + ember::to_string(normalized_shape_).substr(1) +
                 ", but got input of shape " + ember::to_string(x.shape()));
   }
-  std::vector<int64_t> dims;
+  Dims dims;
   for (int64_t d = x.dim() - k; d < x.dim(); ++d) dims.push_back(d);
   const Tensor centered = x - mean(x, dims, /*keepdim=*/true);
   // The biased variance (divide by n), as PyTorch's layer_norm.
@@ -85,8 +85,7 @@ Tensor BatchNorm1d::forward(const Tensor& x) {
   }
   // A per-channel statistic of shape [C] broadcasts against x as [C] or [C, 1].
   const Shape channel_shape = x.dim() == 2 ? Shape{num_features_} : Shape{num_features_, 1};
-  const std::vector<int64_t> dims =
-      x.dim() == 2 ? std::vector<int64_t>{0} : std::vector<int64_t>{0, 2};
+  const Dims dims = x.dim() == 2 ? Dims{0} : Dims{0, 2};
   const bool use_batch_stats = is_training() || !running_mean.defined();
 
   Tensor centered, variance;

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <functional>
+#include <numeric>
 
 #include <ember/ember.h>
 
@@ -112,4 +114,54 @@ TEST_CASE("printing a large tensor summarises it", "[tensor][print]") {
         "1.9990e+03])");
   CHECK(arange(9.f).reshape({3, 3}).to_string() ==
         "tensor([[0., 1., 2.],\n        [3., 4., 5.],\n        [6., 7., 8.]])");
+}
+
+TEST_CASE("Shape behaves as a vector inline and past its inline capacity", "[tensor][shape]") {
+  for (const size_t n : {size_t(3), Shape::kInline, Shape::kInline + 5}) {
+    Shape s;
+    for (size_t i = 0; i < n; ++i) s.push_back(int64_t(i) + 1);
+    REQUIRE(s.size() == n);
+    CHECK(s.back() == int64_t(n));
+    CHECK(numel_of(s) == std::accumulate(s.begin(), s.end(), int64_t(1), std::multiplies<>()));
+
+    Shape copy = s;
+    CHECK(copy == s);
+    copy[0] = 42;
+    CHECK(s[0] == 1);  // a copy owns its values
+
+    Shape moved = std::move(copy);
+    CHECK(moved[0] == 42);
+    CHECK(moved.size() == n);
+    CHECK(copy.empty());  // NOLINT(bugprone-use-after-move): documented state
+    copy.push_back(7);    // still usable after the move
+    CHECK(copy == Shape{7});
+
+    moved.insert(moved.begin() + 1, -1);
+    CHECK(moved[1] == -1);
+    CHECK(moved.size() == n + 1);
+    moved.erase(moved.begin() + 1);
+    CHECK(moved.size() == n);
+    CHECK(moved[1] == 2);
+
+    const Shape tail(s.begin() + 1, s.end());
+    Shape joined{s[0]};
+    joined.insert(joined.end(), tail.begin(), tail.end());
+    CHECK(joined == s);
+    CHECK(std::vector<int64_t>(s) == std::vector<int64_t>(s.begin(), s.end()));
+  }
+  CHECK(Shape(3, 5) == Shape{5, 5, 5});
+  CHECK(Shape{2, 3} != Shape{2, 3, 1});
+  CHECK(to_string(Shape(std::vector<int64_t>{4, 5})) == "[4, 5]");
+}
+
+TEST_CASE("tensors of more dims than Shape keeps inline", "[tensor][shape]") {
+  Shape shape(Shape::kInline + 2, 1);
+  shape[0] = 2;
+  shape.back() = 3;
+  Tensor t = ones(shape, true);
+  Tensor y = (t * t).sum({0, -1}, true);
+  CHECK(y.shape() == Shape(Shape::kInline + 2, 1));
+  y.sum().backward();
+  CHECK(t.grad().shape() == shape);
+  CHECK(t.grad().to_vector() == std::vector<float>(6, 2.f));
 }

@@ -24,9 +24,9 @@ inline void check_same_device(const Tensor& a, const Tensor& b, const char* op) 
 }
 
 /// Strides to read a tensor of `shape` as if broadcast to `out_shape` (0 on broadcast dims).
-inline std::vector<int64_t> broadcast_strides(const Shape& shape, const Shape& out_shape) {
-  std::vector<int64_t> strides(out_shape.size(), 0);
-  const std::vector<int64_t> own = contiguous_strides(shape);
+inline Shape broadcast_strides(const Shape& shape, const Shape& out_shape) {
+  Shape strides(out_shape.size(), 0);
+  const Shape own = contiguous_strides(shape);
   const size_t lead = out_shape.size() - shape.size();
   for (size_t i = 0; i < shape.size(); ++i) strides[lead + i] = shape[i] == 1 ? 0 : own[i];
   return strides;
@@ -66,7 +66,7 @@ Tensor unary_map(const char* op, const Tensor& x, F f) {
 }
 
 /// Normalises and checks a list of dims (no repeats). Empty means all dims.
-std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int64_t ndim, const char* op);
+Dims normalize_dims(const Dims& dims, int64_t ndim, const char* op);
 
 /// Views x as [outer, size(dim), inner] for loops along one dim.
 struct DimSplit {

@@ -12,9 +12,8 @@ using Grads = std::vector<Tensor>;
 
 namespace detail {
 
-std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int64_t ndim,
-                                    const char* op) {
-  std::vector<int64_t> out;
+Dims normalize_dims(const Dims& dims, int64_t ndim, const char* op) {
+  Dims out;
   if (dims.empty()) {
     for (int64_t d = 0; d < ndim; ++d) out.push_back(d);
     return out;
@@ -43,13 +42,13 @@ DimSplit split_at(const Shape& shape, int64_t dim) {
 
 namespace {
 // The shape of x reduced over `dims` (sorted), with reduced dims kept as 1.
-Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims) {
+Shape reduced_shape(const Shape& shape, const Dims& dims) {
   Shape kept = shape;
   for (int64_t d : dims) kept[d] = 1;
   return kept;
 }
 
-Shape drop_dims(const Shape& shape, const std::vector<int64_t>& dims) {
+Shape drop_dims(const Shape& shape, const Dims& dims) {
   Shape out;
   for (size_t d = 0; d < shape.size(); ++d) {
     if (std::find(dims.begin(), dims.end(), int64_t(d)) == dims.end()) out.push_back(shape[d]);
@@ -57,7 +56,7 @@ Shape drop_dims(const Shape& shape, const std::vector<int64_t>& dims) {
   return out;
 }
 
-int64_t count_over(const Shape& shape, const std::vector<int64_t>& dims) {
+int64_t count_over(const Shape& shape, const Dims& dims) {
   int64_t n = 1;
   for (int64_t d : dims) n *= shape[d];
   return n;
@@ -66,15 +65,15 @@ int64_t count_over(const Shape& shape, const std::vector<int64_t>& dims) {
 // scale · Σ x over `dims`: sum (scale 1) and mean (scale 1/n) share this loop. A separate
 // mean primitive, rather than sum / n, saves a division op and its node in every loss.
 //   d/dx = scale (the gradient is broadcast back over the reduced dims)
-Tensor scaled_sum(const char* op, const char* node, const Tensor& x,
-                  const std::vector<int64_t>& dims, bool keepdim, bool average) {
+Tensor scaled_sum(const char* op, const char* node, const Tensor& x, const Dims& dims, bool keepdim,
+                  bool average) {
   detail::check_defined(x, op);
-  const std::vector<int64_t> reduced = detail::normalize_dims(dims, x.dim(), op);
+  const Dims reduced = detail::normalize_dims(dims, x.dim(), op);
   const Shape kept = reduced_shape(x.shape(), reduced);
   // 1/0 = inf makes the mean of nothing 0 · inf = NaN, as in PyTorch.
   const double scale = average ? 1.0 / double(count_over(x.shape(), reduced)) : 1.0;
   Tensor out = empty(keepdim ? kept : drop_dims(x.shape(), reduced));
-  std::vector<int64_t> out_strides = contiguous_strides(kept);
+  Shape out_strides = contiguous_strides(kept);
   for (int64_t d : reduced) out_strides[d] = 0;
   kernels::cpu::sum_reduce(x.data(), x.shape(), out_strides, scale, out.data(), out.numel());
   return record(node, out, {x}, {},
@@ -86,22 +85,22 @@ Tensor scaled_sum(const char* op, const char* node, const Tensor& x,
 
 }  // namespace
 
-Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+Tensor sum(const Tensor& x, const Dims& dims, bool keepdim) {
   return scaled_sum("sum", "SumBackward1", x, dims, keepdim, false);
 }
 
 Tensor sum(const Tensor& x) { return sum(x, {}, false); }
 
-Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+Tensor mean(const Tensor& x, const Dims& dims, bool keepdim) {
   return scaled_sum("mean", "MeanBackward1", x, dims, keepdim, true);
 }
 
 Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 
 // var = Σ (x - mean)² / (n - 1) when unbiased, / n otherwise
-Tensor var(const Tensor& x, const std::vector<int64_t>& dims, bool unbiased, bool keepdim) {
+Tensor var(const Tensor& x, const Dims& dims, bool unbiased, bool keepdim) {
   detail::check_defined(x, "var");
-  const std::vector<int64_t> reduced = detail::normalize_dims(dims, x.dim(), "var");
+  const Dims reduced = detail::normalize_dims(dims, x.dim(), "var");
   const int64_t n = count_over(x.shape(), reduced);
   const Tensor centered = x - mean(x, dims, true);
   return sum(centered * centered, dims, keepdim) / static_cast<float>(unbiased ? n - 1 : n);

@@ -96,13 +96,13 @@ Tensor squeeze(const Tensor& x, int64_t dim) {
 }
 
 // Output dim i is input dim dims[i];  dx = permute(g, inverse of dims)
-Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+Tensor permute(const Tensor& x, const Dims& dims) {
   detail::check_defined(x, "permute");
   if (static_cast<int64_t>(dims.size()) != x.dim()) {
     throw Error("permute: got " + std::to_string(dims.size()) + " dims for a tensor of shape " +
                 to_string(x.shape()));
   }
-  std::vector<int64_t> normalized(dims.size()), inverse(dims.size(), -1);
+  Dims normalized(dims.size()), inverse(dims.size(), -1);
   for (size_t i = 0; i < dims.size(); ++i) {
     normalized[i] = normalize_dim(dims[i], x.dim(), "permute");
     if (inverse[normalized[i]] != -1) {
@@ -111,8 +111,8 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     inverse[normalized[i]] = static_cast<int64_t>(i);
   }
   Shape shape(dims.size());
-  std::vector<int64_t> source_strides(dims.size());
-  const std::vector<int64_t> strides = contiguous_strides(x.shape());
+  Shape source_strides(dims.size());
+  const Shape strides = contiguous_strides(x.shape());
   for (size_t i = 0; i < dims.size(); ++i) {
     shape[i] = x.shape()[normalized[i]];
     source_strides[i] = strides[normalized[i]];
@@ -128,7 +128,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
   detail::check_defined(x, "transpose");
   if (x.dim() == 0) return x;
-  std::vector<int64_t> dims(x.dim());
+  Dims dims(x.dim());
   for (int64_t d = 0; d < x.dim(); ++d) dims[d] = d;
   std::swap(dims[normalize_dim(dim0, x.dim(), "transpose")],
             dims[normalize_dim(dim1, x.dim(), "transpose")]);
@@ -349,7 +349,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     throw Error("sum_to: cannot sum shape " + to_string(x.shape()) + " to larger shape " +
                 to_string(shape));
   }
-  std::vector<int64_t> dims;
+  Dims dims;
   for (int64_t d = 0; d < x.dim(); ++d) {
     if (d < lead || (shape[d - lead] == 1 && x.shape()[d] != 1)) dims.push_back(d);
   }

@@ -3,7 +3,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <span>
+
+#include <ember/kernels/cpu/scratch.h>
 
 namespace ember::kernels::cpu {
 
@@ -22,8 +24,8 @@ void zip(const float* a, const float* b, float* out, int64_t n, F f) {
 /// out = f(a, b) over `out_shape`, reading a and b through element strides aligned to
 /// out_shape (stride 0 along a broadcast dim). The innermost dim is a plain strided loop.
 template <class F>
-void zip_broadcast(const float* a, const std::vector<int64_t>& a_strides, const float* b,
-                   const std::vector<int64_t>& b_strides, const std::vector<int64_t>& out_shape,
+void zip_broadcast(const float* a, std::span<const int64_t> a_strides, const float* b,
+                   std::span<const int64_t> b_strides, std::span<const int64_t> out_shape,
                    float* out, F f) {
   const size_t ndim = out_shape.size();
   int64_t numel = 1;
@@ -35,7 +37,7 @@ void zip_broadcast(const float* a, const std::vector<int64_t>& a_strides, const 
   }
   const int64_t inner = out_shape[ndim - 1];
   const int64_t step_a = a_strides[ndim - 1], step_b = b_strides[ndim - 1];
-  std::vector<int64_t> index(ndim, 0);
+  Scratch<int64_t, 8> index(ndim, 0);
   int64_t offset_a = 0, offset_b = 0;
   for (int64_t row = 0; row < numel / inner; ++row) {
     float* out_row = out + row * inner;
@@ -54,16 +56,15 @@ void zip_broadcast(const float* a, const std::vector<int64_t>& a_strides, const 
 }
 
 /// out = x read through `strides` over `out_shape`: a permuted or broadcast copy.
-inline void gather(const float* x, const std::vector<int64_t>& strides,
-                   const std::vector<int64_t>& out_shape, float* out) {
+inline void gather(const float* x, std::span<const int64_t> strides,
+                   std::span<const int64_t> out_shape, float* out) {
   // The same walk as zip_broadcast, with x as both operands and the second one ignored.
   zip_broadcast(x, strides, x, strides, out_shape, out, [](float v, float) { return v; });
 }
 
 /// Sums x (of `shape`) into out, times `scale`, where `out_strides` maps each input dim to
 /// the output (0 along a reduced dim). Accumulates in double, then rounds once to float.
-void sum_reduce(const float* x, const std::vector<int64_t>& shape,
-                const std::vector<int64_t>& out_strides, double scale, float* out,
-                int64_t out_numel);
+void sum_reduce(const float* x, std::span<const int64_t> shape,
+                std::span<const int64_t> out_strides, double scale, float* out, int64_t out_numel);
 
 }  // namespace ember::kernels::cpu

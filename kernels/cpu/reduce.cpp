@@ -2,18 +2,17 @@
 
 namespace ember::kernels::cpu {
 
-void sum_reduce(const float* x, const std::vector<int64_t>& shape,
-                const std::vector<int64_t>& out_strides, double scale, float* out,
-                int64_t out_numel) {
+void sum_reduce(const float* x, std::span<const int64_t> shape,
+                std::span<const int64_t> out_strides, double scale, float* out, int64_t out_numel) {
   // Double accumulators keep a long float32 sum within one rounding of the exact value.
-  std::vector<double> total(static_cast<size_t>(out_numel), 0.0);
+  Scratch<double, 64> total(static_cast<size_t>(out_numel), 0.0);
   int64_t numel = 1;
   for (int64_t size : shape) numel *= size;
   if (numel > 0 && shape.empty()) total[0] = x[0];
   if (numel > 0 && !shape.empty()) {
     const size_t ndim = shape.size();
     const int64_t inner = shape[ndim - 1], step = out_strides[ndim - 1];
-    std::vector<int64_t> index(ndim, 0);
+    Scratch<int64_t, 8> index(ndim, 0);
     int64_t offset = 0;
     for (int64_t row = 0; row < numel / inner; ++row) {
       const float* in = x + row * inner;
