@@ -139,20 +139,6 @@ void Optimizer::add_group(std::vector<Tensor> params) {
   initial_lrs_.emplace_back();
 }
 
-void Optimizer::for_each_param_with_grad(
-    size_t group, const std::function<void(Tensor&, const Tensor&, ParamState&)>& update) {
-  check_group(group);
-  size_t index = 0;
-  for (size_t g = 0; g < group; ++g) index += groups_[g].size();
-  for (Tensor& param : groups_[group]) {
-    ParamState& state = state_[index++];
-    const Tensor grad = param.grad();
-    if (!grad.defined()) continue;
-    ++state.step;
-    update(param, grad, state);
-  }
-}
-
 OptimizerState Optimizer::state_dict() const {
   OptimizerState state{name_, {}, {}};
   for (size_t g = 0; g < groups_.size(); ++g) {

@@ -9,7 +9,6 @@
 // so a resumed run continues exactly (see optim/checkpoint.h to put it in a file).
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -125,9 +124,21 @@ class Optimizer {
   /// no others).
   virtual std::vector<std::string> state_buffer_names() const = 0;
   /// For each parameter of `group` whose gradient is defined: counts the update in
-  /// state.step, then calls update(param, grad, state).
-  void for_each_param_with_grad(
-      size_t group, const std::function<void(Tensor&, const Tensor&, ParamState&)>& update);
+  /// state.step, then calls update(param, grad, state). (A template, not a std::function:
+  /// the update is inlined, and no closure is allocated per step.)
+  template <class Update>
+  void for_each_param_with_grad(size_t group, Update update) {
+    check_group(group);
+    size_t index = 0;
+    for (size_t g = 0; g < group; ++g) index += groups_[g].size();
+    for (Tensor& param : groups_[group]) {
+      ParamState& state = state_[index++];
+      const Tensor grad = param.grad();
+      if (!grad.defined()) continue;
+      ++state.step;
+      update(param, grad, state);
+    }
+  }
 
  private:
   std::string name_;
