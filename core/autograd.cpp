@@ -20,7 +20,7 @@ class AccumulateGrad : public Node {
  public:
   explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : leaf_(leaf) {}
 
-  std::vector<Tensor> apply(const Tensor& grad_output) override {
+  Grads apply(const Tensor& grad_output) override {
     const std::shared_ptr<TensorImpl> leaf = leaf_.lock();
     if (!leaf) return {};  // nobody can read this gradient any more
     Tensor& grad = leaf->grad;
@@ -67,6 +67,8 @@ void check_finite(const Node& node, size_t input, const Tensor& grad) {
   }
 }
 
+using NodePointers = std::vector<Node*, detail::PoolAllocator<Node*>>;
+
 class GradModeGuard {
  public:
   explicit GradModeGuard(bool enabled) : previous_(grad_enabled()) { set_grad_enabled(enabled); }
@@ -88,8 +90,8 @@ std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outp
     throw Error(std::string(op) + ": got " + std::to_string(grad_outputs.size()) +
                 " grad_outputs for " + std::to_string(outputs.size()) + " outputs");
   }
-  std::vector<std::shared_ptr<Node>> roots;
-  std::vector<Tensor> root_grads;
+  NodeList roots;
+  TensorList root_grads;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
     if (!out.defined() || !out.requires_grad()) {
@@ -112,7 +114,7 @@ std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outp
     roots.push_back(gradient_node(out));
     root_grads.push_back(seed);
   }
-  std::vector<Node*> targets;
+  NodePointers targets;
   for (size_t i = 0; i < capture.size(); ++i) {
     if (!capture[i].defined() || !capture[i].requires_grad()) {
       throw Error(std::string(op) + ": input " + std::to_string(i) + " does not require grad");
@@ -121,8 +123,8 @@ std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outp
   }
 
   // Discover the graph and count each node's incoming edges.
-  std::vector<Node*> graph;
-  std::vector<Node*> stack;
+  NodePointers graph;
+  NodePointers stack;
   for (const auto& root : roots) {
     if (!root->seen) {
       root->seen = true;
@@ -144,7 +146,7 @@ std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outp
   }
   // Engine scratch lives in the nodes; clear it however this backward ends.
   struct Cleanup {
-    std::vector<Node*>& graph;
+    NodePointers& graph;
     ~Cleanup() {
       for (Node* node : graph) {
         node->seen = false;
@@ -161,7 +163,7 @@ std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outp
     Tensor& buffer = roots[i]->buffer;
     buffer = buffer.defined() ? add(buffer, root_grads[i]) : root_grads[i];
   }
-  std::vector<Node*> ready;
+  NodePointers ready;
   for (const auto& root : roots) {
     if (root->pending == 0 && std::find(ready.begin(), ready.end(), root.get()) == ready.end()) {
       ready.push_back(root.get());
@@ -175,7 +177,7 @@ std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outp
     for (size_t t = 0; t < targets.size(); ++t) {
       if (targets[t] == node) captured[t] = grad_output;
     }
-    std::vector<Tensor> grads;
+    Grads grads;
     const bool is_leaf_sink = node->next.empty() && dynamic_cast<AccumulateGrad*>(node);
     if (grad_output.defined() && (accumulate_leaves || !is_leaf_sink)) {
       grads = node->apply(grad_output);
@@ -241,7 +243,7 @@ Tensor SavedTensor::unpack(Node& owner) const {
   return tensor_;
 }
 
-void SavedTensor::hand_over_producer(std::vector<std::shared_ptr<Node>>& out) {
+void SavedTensor::hand_over_producer(NodeList& out) {
   if (tensor_.defined() && tensor_.impl_ptr().use_count() == 1 && tensor_.impl()->grad_fn) {
     out.push_back(std::move(tensor_.impl()->grad_fn));
   }
@@ -252,7 +254,7 @@ void SavedTensor::hand_over_producer(std::vector<std::shared_ptr<Node>>& out) {
 
 Node::~Node() = default;
 
-void Node::hand_over_owned_nodes(std::vector<std::shared_ptr<Node>>& out) {
+void Node::hand_over_owned_nodes(NodeList& out) {
   for (auto& child : next) {
     if (child) out.push_back(std::move(child));
   }
@@ -265,7 +267,7 @@ void Node::hand_over_owned_nodes(std::vector<std::shared_ptr<Node>>& out) {
 // recursively (one stack frame per op). Instead, owned nodes are moved to an explicit stack
 // and each is emptied before it dies.
 FunctionNode::~FunctionNode() {
-  std::vector<std::shared_ptr<Node>> stack;
+  NodeList stack;
   hand_over_owned_nodes(stack);
   while (!stack.empty()) {
     std::shared_ptr<Node> node = std::move(stack.back());
@@ -274,7 +276,7 @@ FunctionNode::~FunctionNode() {
   }
 }
 
-std::vector<Tensor> FunctionNode::apply(const Tensor& grad_output) {
+Grads FunctionNode::apply(const Tensor& grad_output) {
   if (released_) {
     throw Error(name_ + std::string(": its saved tensors were freed by an earlier backward; "
                                     "call backward with retain_graph=true to backpropagate "
@@ -295,7 +297,7 @@ void FunctionNode::release_saved() {
   output.release();
 }
 
-void FunctionNode::hand_over_owned_nodes(std::vector<std::shared_ptr<Node>>& out) {
+void FunctionNode::hand_over_owned_nodes(NodeList& out) {
   Node::hand_over_owned_nodes(out);
   // A saved input that nobody else holds would take its producer down with it.
   for (SavedTensor& s : saved) s.hand_over_producer(out);

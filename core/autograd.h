@@ -11,11 +11,21 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include <ember/core/allocator.h>
 #include <ember/core/tensor.h>
 
 namespace ember {
+
+/// A short list of tensors (a backward's gradients, a node's saved tensors). The graph makes
+/// and drops a few per op, so they come from the per-thread pool (see allocator.h).
+using TensorList = std::vector<Tensor, detail::PoolAllocator<Tensor>>;
+/// What a backward returns: one gradient per input, undefined where the input needs none.
+using Grads = TensorList;
+/// A node's edges to its inputs' nodes; also the engine's work lists.
+using NodeList = std::vector<std::shared_ptr<Node>, detail::PoolAllocator<std::shared_ptr<Node>>>;
 
 /// A tensor a node keeps for its backward, with the storage version seen when it was saved.
 /// Unpacking checks that version, so an in-place change since then throws instead of
@@ -33,7 +43,7 @@ class SavedTensor {
   void release() { tensor_ = Tensor(); }
   /// Drops the tensor; if this was its last handle, first moves its producer node to `out`
   /// (see Node::hand_over_owned_nodes).
-  void hand_over_producer(std::vector<std::shared_ptr<Node>>& out);
+  void hand_over_producer(NodeList& out);
 
  private:
   Tensor tensor_;
@@ -47,7 +57,7 @@ class Node : public std::enable_shared_from_this<Node> {
   virtual ~Node();
   /// Given d(loss)/d(output), returns d(loss)/d(input) for each input (undefined where the
   /// input needs no gradient).
-  virtual std::vector<Tensor> apply(const Tensor& grad_output) = 0;
+  virtual Grads apply(const Tensor& grad_output) = 0;
   /// PyTorch's name for the node, e.g. "MulBackward0".
   virtual std::string name() const = 0;
   /// Frees saved tensors after a backward without retain_graph.
@@ -55,10 +65,10 @@ class Node : public std::enable_shared_from_this<Node> {
 
   /// Moves every node this one owns (edges, producers of saved tensors) into `out`, so a
   /// destructor can free a long chain with an explicit stack instead of recursion.
-  virtual void hand_over_owned_nodes(std::vector<std::shared_ptr<Node>>& out);
+  virtual void hand_over_owned_nodes(NodeList& out);
 
   /// One edge per input: the input's node, or null if it needs no gradient.
-  std::vector<std::shared_ptr<Node>> next;
+  NodeList next;
 
   // Scratch space of the engine during one backward (reset when it ends).
   bool seen = false;  // reached while discovering the graph
@@ -68,9 +78,9 @@ class Node : public std::enable_shared_from_this<Node> {
 
 /// What an op's backward function receives besides the output gradient.
 struct BackwardContext {
-  std::vector<Tensor> saved;  // the tensors passed to `record`, in order
-  Tensor output;              // the op's output, if `record` was asked to save it
-  const std::vector<std::shared_ptr<Node>>* edges = nullptr;
+  TensorList saved;  // the tensors passed to `record`, in order
+  Tensor output;     // the op's output, if `record` was asked to save it
+  const NodeList* edges = nullptr;
 
   /// Whether input `i` wants a gradient (its edge leads somewhere).
   bool needs_grad(size_t i) const { return (*edges)[i] != nullptr; }
@@ -83,17 +93,17 @@ class FunctionNode : public Node {
   explicit FunctionNode(const char* name) : name_(name) {}
   /// Frees the graph behind this node with an explicit stack (see hand_over_owned_nodes).
   ~FunctionNode() override;
-  std::vector<Tensor> apply(const Tensor& grad_output) final;
+  Grads apply(const Tensor& grad_output) final;
   std::string name() const final { return name_; }
   void release_saved() final;
-  void hand_over_owned_nodes(std::vector<std::shared_ptr<Node>>& out) final;
+  void hand_over_owned_nodes(NodeList& out) final;
 
-  std::vector<SavedTensor> saved;
+  std::vector<SavedTensor, detail::PoolAllocator<SavedTensor>> saved;
   SavedTensor output;
   bool has_output = false;
 
  protected:
-  virtual std::vector<Tensor> backward(const Tensor& grad_output, const BackwardContext& ctx) = 0;
+  virtual Grads backward(const Tensor& grad_output, const BackwardContext& ctx) = 0;
 
  private:
   const char* name_;
@@ -110,8 +120,13 @@ class LambdaNode final : public FunctionNode {
       : FunctionNode(name), backward_(std::move(backward)) {}
 
  private:
-  std::vector<Tensor> backward(const Tensor& grad_output, const BackwardContext& ctx) override {
-    return backward_(grad_output, ctx);
+  Grads backward(const Tensor& grad_output, const BackwardContext& ctx) override {
+    auto grads = backward_(grad_output, ctx);
+    if constexpr (std::is_same_v<decltype(grads), Grads>) {
+      return grads;
+    } else {
+      return Grads(grads.begin(), grads.end());  // e.g. a std::vector<Tensor>
+    }
   }
   Backward backward_;
 };
@@ -131,7 +146,8 @@ template <class Backward>
 Tensor record(const char* name, const Tensor& output, std::initializer_list<Tensor> inputs,
               std::initializer_list<Tensor> saved, Backward backward, bool save_output = false) {
   if (!detail::should_record(inputs.begin(), inputs.size())) return output;
-  return detail::attach(std::make_shared<detail::LambdaNode<Backward>>(name, std::move(backward)),
+  return detail::attach(std::allocate_shared<detail::LambdaNode<Backward>>(
+                            detail::PoolAllocator<char>(), name, std::move(backward)),
                         output, inputs.begin(), inputs.size(), saved.begin(), saved.size(),
                         save_output);
 }
@@ -141,7 +157,8 @@ template <class Backward>
 Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>& inputs,
               const std::vector<Tensor>& saved, Backward backward, bool save_output = false) {
   if (!detail::should_record(inputs.data(), inputs.size())) return output;
-  return detail::attach(std::make_shared<detail::LambdaNode<Backward>>(name, std::move(backward)),
+  return detail::attach(std::allocate_shared<detail::LambdaNode<Backward>>(
+                            detail::PoolAllocator<char>(), name, std::move(backward)),
                         output, inputs.data(), inputs.size(), saved.data(), saved.size(),
                         save_output);
 }

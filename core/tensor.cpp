@@ -1,3 +1,4 @@
+#include <ember/core/allocator.h>
 #include <ember/core/autograd.h>
 #include <ember/core/error.h>
 #include <ember/core/ops.h>
@@ -35,13 +36,15 @@ float* begin_in_place_write(const Tensor& t, const char* op) {
 }  // namespace
 
 Storage::Storage(int64_t n) : numel(n) {
-  if (n > kInlineCapacity) heap_values = std::make_unique_for_overwrite<float[]>(size_t(n));
-  values = n > kInlineCapacity ? heap_values.get() : inline_values;
+  values = n > kInlineCapacity
+               ? static_cast<float*>(detail::pool_allocate(size_t(n) * sizeof(float)))
+               : inline_values;
   live_count.fetch_add(1, std::memory_order_relaxed);
   live_bytes.fetch_add(n * int64_t(sizeof(float)), std::memory_order_relaxed);
 }
 
 Storage::~Storage() {
+  if (values != inline_values) detail::pool_deallocate(values, size_t(numel) * sizeof(float));
   live_count.fetch_sub(1, std::memory_order_relaxed);
   live_bytes.fetch_sub(numel * int64_t(sizeof(float)), std::memory_order_relaxed);
 }
@@ -98,7 +101,7 @@ const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked(impl_, "gr
 bool Tensor::is_leaf() const { return grad_fn() == nullptr; }
 
 Tensor share_storage(const Tensor& source, const Shape& shape) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = std::allocate_shared<TensorImpl>(detail::PoolAllocator<TensorImpl>());
   impl->storage = source.impl()->storage;
   impl->shape = shape;
   impl->device = source.device();
@@ -157,8 +160,8 @@ Tensor empty(Shape shape) {
   for (int64_t size : shape) {
     if (size < 0) throw Error("empty: negative size in shape " + to_string(shape));
   }
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(numel_of(shape));
+  auto impl = std::allocate_shared<TensorImpl>(detail::PoolAllocator<TensorImpl>());
+  impl->storage = std::allocate_shared<Storage>(detail::PoolAllocator<Storage>(), numel_of(shape));
   impl->shape = std::move(shape);
   return Tensor(std::move(impl));
 }

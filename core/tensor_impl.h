@@ -17,7 +17,7 @@ struct Storage {
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
-  float* values;  // points into `inline_values` or `heap_values`
+  float* values;  // points into `inline_values` or to a block from detail::pool_allocate
   int64_t numel;
   uint64_t version = 0;
 
@@ -26,7 +26,6 @@ struct Storage {
   // inside the Storage saves one heap allocation for each of them.
   static constexpr int64_t kInlineCapacity = 16;
   float inline_values[kInlineCapacity];
-  std::unique_ptr<float[]> heap_values;
 };
 
 struct TensorImpl {

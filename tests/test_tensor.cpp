@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <thread>
 
 #include <ember/ember.h>
 
@@ -164,4 +165,24 @@ TEST_CASE("tensors of more dims than Shape keeps inline", "[tensor][shape]") {
   y.sum().backward();
   CHECK(t.grad().shape() == shape);
   CHECK(t.grad().to_vector() == std::vector<float>(6, 2.f));
+}
+
+TEST_CASE("tensors made on one thread can be freed on another", "[tensor][allocator]") {
+  const int64_t live_before = live_storage_count();
+  std::vector<Tensor> made;
+  std::thread maker([&] {
+    // Sizes on both sides of the pool's limits: inline storage, pooled blocks, large blocks.
+    for (int64_t n : {1, 16, 17, 100, 1024, 1025, 5000}) {
+      for (int i = 0; i < 50; ++i) made.push_back(full({n}, float(n)));
+    }
+  });
+  maker.join();  // the maker's pool is gone; its blocks now live in `made`
+  std::thread freer([&] {
+    for (const Tensor& t : made) CHECK(t.to_vector() == std::vector<float>(t.numel(), t.numel()));
+    made.clear();
+    // This thread's pool now holds the maker's blocks: new tensors reuse them intact.
+    for (int64_t n : {17, 100, 1024}) CHECK(sum(full({n}, 2.f)).item() == 2.f * n);
+  });
+  freer.join();
+  CHECK(live_storage_count() == live_before);
 }

@@ -9,7 +9,6 @@ namespace ember {
 
 using detail::broadcast_binary;
 using detail::grad_if;
-using Grads = std::vector<Tensor>;
 
 // a + b;  d/da = 1, d/db = 1
 Tensor add(const Tensor& a, const Tensor& b) {

@@ -6,8 +6,6 @@
 
 namespace ember {
 
-using Grads = std::vector<Tensor>;
-
 namespace {
 
 std::string shapes(const Tensor& a, const Tensor& b) {

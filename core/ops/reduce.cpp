@@ -8,8 +8,6 @@
 
 namespace ember {
 
-using Grads = std::vector<Tensor>;
-
 namespace detail {
 
 Dims normalize_dims(const Dims& dims, int64_t ndim, const char* op) {

@@ -7,8 +7,6 @@
 
 namespace ember {
 
-using Grads = std::vector<Tensor>;
-
 namespace {
 Shape infer_shape(const Tensor& x, const Shape& requested) {
   Shape shape = requested;

@@ -8,8 +8,6 @@
 
 namespace ember {
 
-using Grads = std::vector<Tensor>;
-
 namespace {
 // For each row along `dim`: writes x - max - log Σ e^(x - max) into out.
 Tensor log_softmax_forward(const char* op, const Tensor& x, int64_t dim) {

@@ -9,7 +9,6 @@
 namespace ember {
 
 using detail::unary_map;
-using Grads = std::vector<Tensor>;
 
 // -x;  d/dx = -1
 Tensor neg(const Tensor& x) {
