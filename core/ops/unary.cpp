@@ -53,12 +53,29 @@ Tensor abs(const Tensor& x) {
   });
 }
 
+namespace {
+// relu's backward: g where y > 0, else 0, in one pass (not g * (y > 0), which builds a mask
+// tensor first). Linear in g, so its own backward is itself (as PyTorch's
+// threshold_backward); the mask is constant almost everywhere, so y gets no gradient.
+Tensor threshold_backward(const Tensor& g, const Tensor& y) {
+  Tensor out = empty(g.shape());
+  kernels::cpu::zip(g.data(), y.data(), out.data(), g.numel(),
+                    [](float gv, float yv) { return yv > 0.f ? gv : 0.f; });
+  return record("ThresholdBackwardBackward0", out, {g}, {y},
+                [](const Tensor& gg, const BackwardContext& ctx) {
+                  return Grads{threshold_backward(gg, ctx.saved[0])};
+                });
+}
+}  // namespace
+
 // max(x, 0);  d/dx = [x > 0]
 Tensor relu(const Tensor& x) {
   Tensor out = unary_map("relu", x, [](float v) { return v > 0.f ? v : 0.f; });
   return record(
       "ReluBackward0", out, {x}, {},
-      [](const Tensor& g, const BackwardContext& ctx) { return Grads{g * (ctx.output > 0.f)}; },
+      [](const Tensor& g, const BackwardContext& ctx) {
+        return Grads{threshold_backward(g, ctx.output)};
+      },
       true);
 }
 
