@@ -22,6 +22,8 @@ void Adagrad::step() {
     const AdagradOptions& o = options(group);
     const float weight_decay = static_cast<float>(o.weight_decay);
     const float eps = static_cast<float>(o.eps);
+    // Flags as locals, so the loop below vectorises (see SGD::step).
+    const bool maximize = o.maximize, decay = o.weight_decay != 0;
     for_each_param_with_grad(group, [&](Tensor& param, const Tensor& grad, ParamState& state) {
       // The decayed lr is computed in double (a Python float in PyTorch), then rounded.
       const double decayed_lr = o.lr / (1 + static_cast<double>(state.step - 1) * o.lr_decay);
@@ -32,8 +34,8 @@ void Adagrad::step() {
       // Each element is read, then overwritten: one pass, and the version moves once.
       float* p = param.mutable_data();
       for (int64_t i = 0, n = param.numel(); i < n; ++i) {
-        float g = o.maximize ? -dp[i] : dp[i];
-        if (o.weight_decay != 0) g = g + weight_decay * p[i];
+        float g = maximize ? -dp[i] : dp[i];
+        if (decay) g = g + weight_decay * p[i];
         sum[i] = sum[i] + g * g;
         const float denom = std::sqrt(sum[i]) + eps;
         p[i] = p[i] + -clr * g / denom;

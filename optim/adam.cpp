@@ -39,24 +39,32 @@ void adam_update(const Options& o, bool decoupled, Tensor& param, const Tensor& 
 
   float* m = state.buffer("exp_avg", param).data();
   float* v = state.buffer("exp_avg_sq", param).data();
-  float* v_max = o.amsgrad ? state.buffer("max_exp_avg_sq", param).data() : nullptr;
   const float* dp = grad.data();
   // Each element is read, then overwritten: one pass, and the version moves once.
   float* p = param.mutable_data();
-  for (int64_t i = 0, n = param.numel(); i < n; ++i) {
-    float g = o.maximize ? -dp[i] : dp[i];
+  const int64_t n = param.numel();
+  // Flags as locals, so the loops below vectorise (see SGD::step).
+  const bool maximize = o.maximize, decay = o.weight_decay != 0;
+  // Element i's update; `second_moment(i)` is the v the step divides by (amsgrad: its max).
+  auto update = [&](int64_t i, auto second_moment) {
+    float g = maximize ? -dp[i] : dp[i];
     float value = p[i];
     if (decoupled) {
       value = value * shrink;
-    } else if (o.weight_decay != 0) {
+    } else if (decay) {
       g = g + weight_decay * value;
     }
     m[i] = m[i] * beta1 + one_minus_beta1 * g;
     v[i] = v[i] * beta2 + one_minus_beta2 * g * g;
-    float second_moment = v[i];
-    if (v_max) second_moment = v_max[i] = std::max(v_max[i], v[i]);
-    const float denom = std::sqrt(second_moment) / bias_correction2_sqrt + eps;
+    const float denom = std::sqrt(second_moment(i)) / bias_correction2_sqrt + eps;
     p[i] = value + -step_size * m[i] / denom;
+  };
+  if (o.amsgrad) {
+    float* v_max = state.buffer("max_exp_avg_sq", param).data();
+    for (int64_t i = 0; i < n; ++i)
+      update(i, [&](int64_t j) { return v_max[j] = std::max(v_max[j], v[j]); });
+  } else {
+    for (int64_t i = 0; i < n; ++i) update(i, [&](int64_t j) { return v[j]; });
   }
 }
 }  // namespace
