@@ -1,0 +1,146 @@
+// The CPU GEMM kernel on raw buffers against a double-precision reference. gemm.cpp sends small
+// products to its own kernel and the rest to Eigen, so the shapes sit on both sides of that
+// line: 1x1x1 and vectors (Eigen), 3x5x7 to 50x10x10 and 9x17x33 (direct kernel, with partial
+// tiles), 4x40x40 (direct unless B is transposed), 2x3x300 (K too deep for the direct kernel)
+// and 70x65x90 (Eigen).
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include <ember/kernels/cpu/gemm.h>
+
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kSentinel = 7.f;  // C's row padding, which gemm must leave alone
+
+struct Dims {
+  int64_t M, N, K;
+};
+const Dims kShapes[] = {{1, 1, 1},    {3, 5, 7},   {10, 50, 10}, {10, 10, 50},
+                        {50, 10, 10}, {10, 1, 10}, {1, 10, 10},  {9, 17, 33},
+                        {4, 40, 40},  {2, 3, 300}, {70, 65, 90}};
+
+struct Problem {
+  Dims shape;
+  bool trans_a, trans_b;
+  float alpha, beta;
+  int64_t pad;  // extra elements after every stored row of A, B and C
+};
+
+// A [rows, cols] matrix stored row-major with row stride cols + pad, the padding set to `fill`.
+struct Matrix {
+  int64_t rows, cols, stride;
+  std::vector<float> data;
+  Matrix(int64_t rows, int64_t cols, int64_t pad, float fill)
+      : rows(rows), cols(cols), stride(cols + pad), data(rows * (cols + pad), fill) {}
+  float& at(int64_t r, int64_t c) { return data[r * stride + c]; }
+};
+
+// Entries are multiples of 1/4 in [-2, 2], so every product and partial sum is exact in float:
+// the result cannot depend on the summation order, and even elements that cancel to near zero
+// can be held to the tolerance.
+void fill_quarters(Matrix& m, std::mt19937& rng) {
+  std::uniform_int_distribution<int> quarters(-8, 8);
+  for (int64_t r = 0; r < m.rows; ++r) {
+    for (int64_t c = 0; c < m.cols; ++c) m.at(r, c) = float(quarters(rng)) / 4.f;
+  }
+}
+
+// Runs gemm on one problem and counts the elements of C that miss the reference, plus any
+// change to C's padding. A and B carry NaN padding, and C holds NaN when beta == 0, so a kernel
+// that reads what it should not produces NaN, which fails every comparison.
+int64_t count_errors(const Problem& p) {
+  const auto [M, N, K] = p.shape;
+  std::mt19937 rng(uint32_t(M * 10007 + N * 101 + K));
+  Matrix a(p.trans_a ? K : M, p.trans_a ? M : K, p.pad, kNaN);
+  Matrix b(p.trans_b ? N : K, p.trans_b ? K : N, p.pad, kNaN);
+  Matrix c(M, N, p.pad, kSentinel);
+  fill_quarters(a, rng);
+  fill_quarters(b, rng);
+  if (p.beta == 0.f) {
+    for (int64_t i = 0; i < M; ++i) std::fill_n(&c.at(i, 0), N, kNaN);
+  } else {
+    fill_quarters(c, rng);
+  }
+  std::vector<double> expected(M * N);
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double sum = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        sum += double(p.trans_a ? a.at(k, i) : a.at(i, k)) *
+               double(p.trans_b ? b.at(j, k) : b.at(k, j));
+      }
+      expected[i * N + j] = p.alpha * sum + (p.beta == 0.f ? 0. : p.beta * double(c.at(i, j)));
+    }
+  }
+  ember::kernels::cpu::gemm(p.trans_a, p.trans_b, M, N, K, p.alpha, a.data.data(), a.stride,
+                            b.data.data(), b.stride, p.beta, c.data.data(), c.stride);
+  int64_t errors = 0;
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      // Tolerance: relative 1e-5 where |expected| >= 1e-3, absolute 1e-8 below that.
+      const double want = expected[i * N + j];
+      if (!(std::abs(double(c.at(i, j)) - want) <= 1e-5 * std::max(std::abs(want), 1e-3))) {
+        ++errors;
+      }
+    }
+    for (int64_t j = N; j < c.stride; ++j) errors += c.at(i, j) != kSentinel;
+  }
+  return errors;
+}
+
+// Every shape in kShapes, with each of the four transpose combinations.
+void check_all(float alpha, float beta, int64_t pad) {
+  for (const Dims& shape : kShapes) {
+    for (const bool trans_a : {false, true}) {
+      for (const bool trans_b : {false, true}) {
+        INFO("M=" << shape.M << " N=" << shape.N << " K=" << shape.K << " trans_a=" << trans_a
+                  << " trans_b=" << trans_b << " alpha=" << alpha << " beta=" << beta
+                  << " pad=" << pad);
+        CHECK(count_errors({shape, trans_a, trans_b, alpha, beta, pad}) == 0);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("gemm matches a double-precision reference for every transpose combination",
+          "[kernels]") {
+  check_all(1.f, 0.f, 0);
+}
+
+TEST_CASE("gemm uses only the first cols elements of each row when row strides are padded",
+          "[kernels]") {
+  check_all(1.f, 0.f, 3);
+  check_all(0.5f, -2.f, 5);
+}
+
+TEST_CASE("gemm scales the product by alpha and adds beta times C", "[kernels]") {
+  for (const float beta : {0.f, 1.f, -2.f}) check_all(0.5f, beta, 0);
+}
+
+TEST_CASE("gemm with beta = 0 overwrites NaN garbage in C without reading it", "[kernels]") {
+  // count_errors fills C with NaN whenever beta == 0; a result that mixed in 0 * NaN is NaN.
+  check_all(1.f, 0.f, 2);
+}
+
+TEST_CASE("gemm with K = 0 sets C to beta times C and with M or N = 0 writes nothing",
+          "[kernels]") {
+  float c[4] = {1.f, 2.f, 3.f, 4.f};
+  ember::kernels::cpu::gemm(false, false, 2, 2, 0, 1.f, nullptr, 1, nullptr, 2, 3.f, c, 2);
+  CHECK(std::vector<float>(c, c + 4) == std::vector<float>{3.f, 6.f, 9.f, 12.f});
+  float garbage[4] = {kNaN, kNaN, kNaN, kNaN};
+  ember::kernels::cpu::gemm(true, true, 2, 2, 0, 1.f, nullptr, 2, nullptr, 1, 0.f, garbage, 2);
+  CHECK(std::vector<float>(garbage, garbage + 4) == std::vector<float>{0.f, 0.f, 0.f, 0.f});
+  ember::kernels::cpu::gemm(false, false, 0, 3, 2, 1.f, nullptr, 2, nullptr, 3, 0.f, c, 3);
+  ember::kernels::cpu::gemm(false, false, 3, 0, 2, 1.f, nullptr, 2, nullptr, 1, 0.f, c, 1);
+  CHECK(std::vector<float>(c, c + 4) == std::vector<float>{3.f, 6.f, 9.f, 12.f});
+}
