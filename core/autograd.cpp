@@ -306,22 +306,22 @@ void FunctionNode::hand_over_owned_nodes(NodeList& out) {
 
 namespace detail {
 
-bool should_record(const Tensor* inputs, size_t count) {
+bool should_record(TensorRefs inputs) {
   if (!grad_enabled()) return false;
-  for (size_t i = 0; i < count; ++i) {
-    if (inputs[i].defined() && inputs[i].requires_grad()) return true;
+  for (const Tensor& input : inputs) {
+    if (input.defined() && input.requires_grad()) return true;
   }
   return false;
 }
 
-Tensor attach(std::shared_ptr<FunctionNode> node, const Tensor& output, const Tensor* inputs,
-              size_t input_count, const Tensor* saved, size_t saved_count, bool save_output) {
-  node->next.reserve(input_count);
-  for (size_t i = 0; i < input_count; ++i) {
-    node->next.push_back(inputs[i].defined() ? gradient_node(inputs[i]) : nullptr);
+Tensor attach(std::shared_ptr<FunctionNode> node, const Tensor& output, TensorRefs inputs,
+              TensorRefs saved, bool save_output) {
+  node->next.reserve(inputs.size());
+  for (const Tensor& input : inputs) {
+    node->next.push_back(input.defined() ? gradient_node(input) : nullptr);
   }
-  node->saved.reserve(saved_count);
-  for (size_t i = 0; i < saved_count; ++i) node->saved.push_back(SavedTensor::input(saved[i]));
+  node->saved.reserve(saved.size());
+  for (const Tensor& tensor : saved) node->saved.push_back(SavedTensor::input(tensor));
   if (save_output) {
     node->output = SavedTensor::output(output);
     node->has_output = true;

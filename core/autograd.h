@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -131,9 +132,12 @@ class LambdaNode final : public FunctionNode {
   Backward backward_;
 };
 
-bool should_record(const Tensor* inputs, size_t count);
-Tensor attach(std::shared_ptr<FunctionNode> node, const Tensor& output, const Tensor* inputs,
-              size_t input_count, const Tensor* saved, size_t saved_count, bool save_output);
+// The tensors given to `record`, by reference: copying them into a list first would cost two
+// reference-count updates each even when nothing is recorded.
+using TensorRefs = std::span<const std::reference_wrapper<const Tensor>>;
+bool should_record(TensorRefs inputs);
+Tensor attach(std::shared_ptr<FunctionNode> node, const Tensor& output, TensorRefs inputs,
+              TensorRefs saved, bool save_output);
 }  // namespace detail
 
 /// Attaches a node named `name` to `output` when grad mode is on and some input requires
@@ -143,24 +147,26 @@ Tensor attach(std::shared_ptr<FunctionNode> node, const Tensor& output, const Te
 /// `backward(grad_output, ctx)` returns one gradient per input. It must capture no Tensor
 /// (save tensors through `saved` instead), so no node can own its own output.
 template <class Backward>
-Tensor record(const char* name, const Tensor& output, std::initializer_list<Tensor> inputs,
-              std::initializer_list<Tensor> saved, Backward backward, bool save_output = false) {
-  if (!detail::should_record(inputs.begin(), inputs.size())) return output;
+Tensor record(const char* name, const Tensor& output,
+              std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
+              std::initializer_list<std::reference_wrapper<const Tensor>> saved, Backward backward,
+              bool save_output = false) {
+  if (!detail::should_record(inputs)) return output;
   return detail::attach(std::allocate_shared<detail::LambdaNode<Backward>>(
                             detail::PoolAllocator<char>(), name, std::move(backward)),
-                        output, inputs.begin(), inputs.size(), saved.begin(), saved.size(),
-                        save_output);
+                        output, inputs, saved, save_output);
 }
 
 /// Same, for ops with a variable number of inputs (cat, stack).
 template <class Backward>
 Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>& inputs,
               const std::vector<Tensor>& saved, Backward backward, bool save_output = false) {
-  if (!detail::should_record(inputs.data(), inputs.size())) return output;
+  const std::vector<std::reference_wrapper<const Tensor>> input_refs(inputs.begin(), inputs.end());
+  if (!detail::should_record(input_refs)) return output;
+  const std::vector<std::reference_wrapper<const Tensor>> saved_refs(saved.begin(), saved.end());
   return detail::attach(std::allocate_shared<detail::LambdaNode<Backward>>(
                             detail::PoolAllocator<char>(), name, std::move(backward)),
-                        output, inputs.data(), inputs.size(), saved.data(), saved.size(),
-                        save_output);
+                        output, input_refs, saved_refs, save_output);
 }
 
 /// Functional form of backward: d(outputs)/d(inputs), weighted by `grad_outputs` (ones for
