@@ -217,6 +217,29 @@ Tensor cross_entropy_with_probabilities(const Tensor& log_probs, const Tensor& t
 
 // -- regression losses ----------------------------------------------------------------------
 
+// norm·(input - target)·g in one pass: mse_loss's backward, itself recorded (as PyTorch's
+// mse_loss_backward) so that create_graph works. g is 0-d after a reduction (it broadcasts
+// over the elements) or input-shaped for Reduction::None.
+//   d/dg = Σ norm·(input - target)·gg (to g's shape),  d/dinput = norm·g·gg = -d/dtarget
+Tensor mse_loss_backward(const Tensor& g, const Tensor& input, const Tensor& target, float norm) {
+  Tensor out = empty(input.shape());
+  const float *x = input.data(), *t = target.data(), *gp = g.data();
+  const bool broadcast = g.numel() == 1;
+  float* grad = out.data();
+  for (int64_t i = 0, n = input.numel(); i < n; ++i) {
+    grad[i] = norm * (x[i] - t[i]) * gp[broadcast ? 0 : i];  // PyTorch's order of operations
+  }
+  return record(
+      "MseLossBackwardBackward0", out, {g, input, target}, {g, input, target},
+      [norm](const Tensor& gg, const BackwardContext& ctx) {
+        const Tensor &g = ctx.saved[0], &input = ctx.saved[1], &target = ctx.saved[2];
+        const Tensor by_grad = ctx.needs_grad(1) || ctx.needs_grad(2) ? gg * g * norm : Tensor();
+        return Grads{ctx.needs_grad(0) ? sum_to((input - target) * gg * norm, g.shape()) : Tensor(),
+                     ctx.needs_grad(1) ? by_grad : Tensor(),
+                     ctx.needs_grad(2) ? -by_grad : Tensor()};
+      });
+}
+
 // (input - target)², reduced. One node, as in PyTorch, rather than sub, mul and mean nodes:
 // the loss of every regression step, where op count is most of the cost of a small model.
 //   d/dinput = 2·(input - target)·g (·1/n for the mean),  d/dtarget = -d/dinput
@@ -241,8 +264,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   return record(
       "MseLossBackward0", out, {input, target}, {input, target},
       [norm](const Tensor& g, const BackwardContext& ctx) {
-        // g is 0-d after a reduction and broadcasts over the elements.
-        const Tensor grad = (ctx.saved[0] - ctx.saved[1]) * (g * norm);
+        const Tensor grad = mse_loss_backward(g, ctx.saved[0], ctx.saved[1], norm);
         return Grads{ctx.needs_grad(0) ? grad : Tensor(), ctx.needs_grad(1) ? -grad : Tensor()};
       });
 }

@@ -185,6 +185,40 @@ TEST_CASE("gradcheck: matmul in every rank combination and linear", "[gradcheck]
   check([](const Inputs& in) { return linear(in[0], in[1]); }, {sample({2, 4, 3}), sample({2, 3})});
 }
 
+TEST_CASE("gradcheck: the fused backwards of relu and mse_loss are differentiable", "[gradcheck]") {
+  // relu and mse_loss compute their gradients with one-pass primitives; create_graph runs
+  // those primitives' own backwards. Differentiating the gradient checks them: in the output
+  // gradient `gout` and (for mse_loss) in the input and the target.
+  // gradcheck's finite differences run without grad mode, on inputs that need no gradient;
+  // the inner grad() needs both, so it gets fresh leaves there and returns plain values.
+  auto with_graph = [](std::function<Tensor(const Inputs&)> fn) {
+    return [fn](const Inputs& x) {
+      if (grad_enabled()) return fn(x);
+      set_grad_enabled(true);
+      Inputs leaves;
+      for (const Tensor& t : x) leaves.push_back(t.detach().requires_grad_(true));
+      const Tensor out = fn(leaves).detach();
+      set_grad_enabled(false);
+      return out;
+    };
+  };
+  check(with_graph([](const Inputs& x) {
+          return grad({relu(x[0])}, {x[0]}, {x[1]}, /*retain_graph=*/false, true)[0] * x[0];
+        }),
+        {sample({3, 4}), sample({3, 4})});
+  for (const nn::Reduction reduction :
+       {nn::Reduction::Mean, nn::Reduction::Sum, nn::Reduction::None}) {
+    const Shape gout_shape = reduction == nn::Reduction::None ? Shape{3, 4} : Shape{};
+    check(with_graph([reduction](const Inputs& x) {
+            const Tensor loss = nn::mse_loss(x[0], x[1], reduction);
+            const std::vector<Tensor> grads =
+                grad({loss}, {x[0], x[1]}, {x[2]}, /*retain_graph=*/false, true);
+            return grads[0] * grads[0] + grads[1] * x[1];
+          }),
+          {sample({3, 4}), sample({3, 4}), sample(gout_shape)});
+  }
+}
+
 TEST_CASE("gradcheck fails on a wrong gradient", "[gradcheck]") {
   // A deliberately wrong backward (d/dx x² claimed to be x, not 2x) must be caught.
   auto wrong_square = [](const Inputs& in) {
