@@ -26,7 +26,10 @@ struct PoolAllocator {
   PoolAllocator() = default;
   template <class U>
   PoolAllocator(const PoolAllocator<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
+  T* allocate(size_t n) {
+    static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__, "pool blocks are 16-aligned");
+    return static_cast<T*>(pool_allocate(n * sizeof(T)));
+  }
   void deallocate(T* p, size_t n) noexcept { pool_deallocate(p, n * sizeof(T)); }
   template <class U>
   bool operator==(const PoolAllocator<U>&) const {

@@ -6,6 +6,7 @@ namespace ember::models {
 std::vector<Tensor> MultiTaskModel::forward(const Tensor& x) {
   Tensor h = shared_layers(x);
   std::vector<Tensor> outputs;
+  outputs.reserve(task_specific_layers.size());
   for (auto& layer : task_specific_layers) outputs.push_back(layer(h));
   return outputs;
 }
@@ -18,6 +19,7 @@ EnsembleModel::EnsembleModel(int num_models) {
 
 Tensor EnsembleModel::forward(const Tensor& x) {
   std::vector<Tensor> outputs;
+  outputs.reserve(models.size());
   for (auto& model : models) outputs.push_back(model(x));
   return mean(stack(outputs), {0});
 }
