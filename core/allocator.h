@@ -7,7 +7,8 @@
 // overflow in such bursts and fall back to slower paths. Here, each thread keeps freed blocks
 // on a free list per size class (multiples of 64 bytes up to 4 KiB) and hands them out
 // again: an allocation is a pointer pop, a free a pointer push. Larger blocks, and blocks
-// beyond a cap per size class, go straight to ::operator new / delete.
+// beyond a cap of 64 KiB idle per size class, go straight to ::operator new / delete; so a
+// thread holds at most 4 MiB of idle blocks, returned when the thread ends.
 
 #include <cstddef>
 #include <new>
