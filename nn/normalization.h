@@ -45,7 +45,8 @@ class LayerNorm : public Layer {
 ///
 /// Buffers, named as in PyTorch: running_mean [C] (zeros), running_var [C] (ones) and
 /// num_batches_tracked [] (0). PyTorch stores num_batches_tracked as int64; ember has only
-/// float32 tensors, which count batches exactly up to 2^24.
+/// float32 tensors, which count batches exactly up to 2^24, and loads PyTorch's int64 value
+/// from safetensors up to that count.
 ///
 /// Throws Error for an input that is not 2-d or 3-d, whose dim 1 is not num_features, or
 /// that has a single value per channel when batch statistics are needed.

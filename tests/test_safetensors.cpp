@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include <ember/core/error.h>
+#include <ember/nn/normalization.h>
 
 namespace fs = std::filesystem;
 using Catch::Contains;
@@ -286,14 +288,15 @@ TEST_CASE("load converts BF16 data, the top half of a float32", "[safetensors]")
   REQUIRE(std::isnan(v[5]));
 }
 
-TEST_CASE("load reads a PyTorch-written file with F32, F64, F16 and BF16 tensors",
+TEST_CASE("load reads a PyTorch-written file with a tensor of every loadable dtype",
           "[safetensors]") {
   // Written by tests/reference/make_interop_fixture.py; the values are exact in each dtype.
   const auto loaded = ember::load_safetensors(EMBER_REFERENCE_DIR "/interop_dtypes.safetensors");
   const float inf = std::numeric_limits<float>::infinity();
   std::vector<std::string> names;
   for (const auto& [name, tensor] : loaded.tensors) names.push_back(name);
-  REQUIRE(names == std::vector<std::string>{"f32", "f64", "f16", "bf16", "scalar", "empty"});
+  REQUIRE(names == std::vector<std::string>{"f32", "f64", "f16", "bf16", "scalar", "empty", "i64",
+                                            "i32", "i16", "i8", "u8", "bool"});
 
   REQUIRE(loaded.at("f32").shape() == ember::Shape{2, 2});
   REQUIRE(loaded.at("f32").to_vector() == std::vector<float>{1.5f, -2.25f, 0.f, 1024.f});
@@ -307,7 +310,59 @@ TEST_CASE("load reads a PyTorch-written file with F32, F64, F16 and BF16 tensors
   REQUIRE(loaded.at("scalar").shape().empty());
   REQUIRE(loaded.at("scalar").item() == 7.f);
   REQUIRE(loaded.at("empty").shape() == ember::Shape{0, 3});
+  REQUIRE(loaded.at("i64").to_vector() == std::vector<float>{0.f, -3.f, 16777216.f, -16777216.f});
+  REQUIRE(loaded.at("i32").shape() == ember::Shape{2, 2});
+  REQUIRE(loaded.at("i32").to_vector() == std::vector<float>{7.f, -1.f, 1000000.f, 2.f});
+  REQUIRE(loaded.at("i16").to_vector() == std::vector<float>{-32768.f, 32767.f});
+  REQUIRE(loaded.at("i8").to_vector() == std::vector<float>{-128.f, 127.f, 0.f});
+  REQUIRE(loaded.at("u8").to_vector() == std::vector<float>{0.f, 255.f, 9.f});
+  REQUIRE(loaded.at("bool").to_vector() == std::vector<float>{1.f, 0.f, 1.f});
   REQUIRE(loaded.metadata.at("format") == "pt");
+}
+
+TEST_CASE("load converts integers float32 holds exactly and rejects the others", "[safetensors]") {
+  // Two's complement, little-endian: -2 as I64 and as I16.
+  const auto loaded = load_bytes(file_bytes(
+      header_of({entry("a", "I64", "[2]", 0, 16), entry("b", "I16", "[1]", 16, 18)}),
+      little_endian(uint64_t(-2), 8) + little_endian(1 << 24, 8) + little_endian(uint16_t(-2), 2)));
+  REQUIRE(loaded.at("a").to_vector() == std::vector<float>{-2.f, 16777216.f});
+  REQUIRE(loaded.at("b").to_vector() == std::vector<float>{-2.f});
+  // 2^24 + 1 would round to 2^24: a batch counter off by one, silently.
+  require_rejected(file_bytes(header_of({entry("count", "I64", "[2]", 0, 16)}),
+                              little_endian(3, 8) + little_endian((1 << 24) + 1, 8)),
+                   "tensor 'count' (I64) holds 16777217 at element 1");
+  require_rejected(file_bytes(header_of({entry("n", "I32", "[1]", 0, 4)}),
+                              little_endian(uint32_t(-(1 << 25)), 4)),
+                   "holds -33554432 at element 0, which float32 cannot hold exactly");
+  require_rejected(file_bytes(header_of({entry("mask", "BOOL", "[2]", 0, 2)}), "\x01\x02"),
+                   "tensor 'mask' (BOOL) holds 2 at element 1, which is not a boolean");
+}
+
+TEST_CASE("a PyTorch BatchNorm1d state dict, int64 counter included, loads and predicts the same",
+          "[safetensors][nn]") {
+  // Written by tests/reference/make_interop_fixture.py after three training batches.
+  const auto file = ember::load_safetensors(EMBER_REFERENCE_DIR "/interop_batchnorm.safetensors");
+  ember::nn::NamedTensors state;
+  for (const auto& [name, tensor] : file.tensors) {
+    if (name.rfind("bn.", 0) == 0) state.emplace_back(name.substr(3), tensor);
+  }
+  ember::nn::BatchNorm1d bn(3);
+  bn.load_state_dict(state);
+  REQUIRE(bn.num_batches_tracked.item() == 3.f);
+  const auto close = [](const Tensor& actual, const Tensor& expected) {
+    REQUIRE(actual.shape() == expected.shape());
+    for (int64_t i = 0; i < actual.numel(); ++i) {
+      const float e = expected.data()[i];
+      CHECK(std::fabs(actual.data()[i] - e) <= 1e-5f * std::max(std::fabs(e), 1e-3f));
+    }
+  };
+  bn.eval();
+  close(bn(file.at("x")), file.at("y_eval"));
+  bn.train();
+  close(bn(file.at("x")), file.at("y_train"));
+  close(bn.running_mean, file.at("running_mean_after"));
+  close(bn.running_var, file.at("running_var_after"));
+  REQUIRE(bn.num_batches_tracked.item() == 4.f);
 }
 
 TEST_CASE("load orders tensors by data offset, not by header order", "[safetensors]") {
@@ -358,10 +413,10 @@ TEST_CASE("load rejects a missing file", "[safetensors]") {
 
 TEST_CASE("load rejects dtypes ember cannot hold, naming the dtype and tensor", "[safetensors]") {
   require_rejected(
-      file_bytes(header_of({entry("counts", "I64", "[1]", 0, 8)}), little_endian(5, 8)),
-      "tensor 'counts' has dtype I64");
-  require_rejected(file_bytes(header_of({entry("mask", "BOOL", "[2]", 0, 2)}), "\x01\x00"),
-                   "tensor 'mask' has dtype BOOL");
+      file_bytes(header_of({entry("counts", "U64", "[1]", 0, 8)}), little_endian(5, 8)),
+      "tensor 'counts' has dtype U64");
+  require_rejected(file_bytes(header_of({entry("z", "C64", "[1]", 0, 8)}), little_endian(0, 8)),
+                   "tensor 'z' has dtype C64");
   require_rejected(file_bytes(header_of({entry("w", "F33", "[1]", 0, 4)}), f32_bytes({1.f})),
                    "dtype F33");
 }

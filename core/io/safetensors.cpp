@@ -44,17 +44,20 @@ static_assert(std::endian::native == std::endian::little,
 constexpr uint64_t kMaxHeaderSize = 100'000'000;
 constexpr uint64_t kMaxUint64 = std::numeric_limits<uint64_t>::max();
 
-// The dtypes ember can load; each is converted to float32.
-enum class Dtype { F32, F64, F16, BF16 };
+// The dtypes ember can load; each is converted to float32. Integers (PyTorch's int64
+// num_batches_tracked, masks) load when float32 holds them exactly: |value| <= 2^24.
+enum class Dtype { F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 struct DtypeInfo {
   std::string_view name;
   Dtype dtype;
   uint64_t size;  // bytes per element
 };
-constexpr DtypeInfo kLoadableDtypes[] = {{"F32", Dtype::F32, 4},
-                                         {"F64", Dtype::F64, 8},
-                                         {"F16", Dtype::F16, 2},
-                                         {"BF16", Dtype::BF16, 2}};
+constexpr DtypeInfo kLoadableDtypes[] = {{"F32", Dtype::F32, 4}, {"F64", Dtype::F64, 8},
+                                         {"F16", Dtype::F16, 2}, {"BF16", Dtype::BF16, 2},
+                                         {"I64", Dtype::I64, 8}, {"I32", Dtype::I32, 4},
+                                         {"I16", Dtype::I16, 2}, {"I8", Dtype::I8, 1},
+                                         {"U8", Dtype::U8, 1},   {"BOOL", Dtype::BOOL, 1}};
+constexpr int64_t kLargestExactInteger = int64_t(1) << 24;  // float32's 24-bit significand
 
 // One tensor as the header describes it.
 struct TensorEntry {
@@ -218,7 +221,8 @@ TensorEntry parse_tensor_entry(const std::string& path, const std::string& name,
   }
   if (entry.dtype == nullptr) {
     fail_load(path, tensor + " has dtype " + dtype.get<std::string>() +
-                        "; ember tensors are float32 and load only F32, F64, F16 and BF16");
+                        "; ember tensors are float32 and load only F32, F64, F16, BF16, I64, "
+                        "I32, I16, I8, U8 and BOOL");
   }
 
   // is_number_unsigned() is true only for non-negative integer literals, which rules out
@@ -289,6 +293,14 @@ bool read_exactly(std::ifstream& file, void* destination, uint64_t bytes) {
   return static_cast<bool>(file);
 }
 
+// The little-endian integer of type T at `element`, widened to int64.
+template <class T>
+int64_t integer_at(const unsigned char* element) {
+  T value;
+  std::memcpy(&value, element, sizeof value);
+  return static_cast<int64_t>(value);
+}
+
 // Reads one tensor's bytes (the stream is at its first byte) and converts them to float32.
 Tensor read_tensor(const std::string& path, std::ifstream& file, const TensorEntry& entry) {
   Tensor tensor = empty(entry.shape);
@@ -306,6 +318,21 @@ Tensor read_tensor(const std::string& path, std::ifstream& file, const TensorEnt
   std::vector<unsigned char> raw(bytes);
   if (!read_exactly(file, raw.data(), bytes)) fail_read();
   const uint64_t count = bytes / entry.dtype->size;
+  // An integer element: exact in float32, and for BOOL 0 or 1, or the load fails.
+  const auto integer = [&](uint64_t i, int64_t value) {
+    const bool fits = entry.dtype->dtype == Dtype::BOOL
+                          ? value == 0 || value == 1
+                          : value >= -kLargestExactInteger && value <= kLargestExactInteger;
+    if (!fits) {
+      fail_load(path, "tensor '" + entry.name + "' (" + std::string(entry.dtype->name) +
+                          ") holds " + std::to_string(value) + " at element " + std::to_string(i) +
+                          (entry.dtype->dtype == Dtype::BOOL
+                               ? ", which is not a boolean (0 or 1)"
+                               : ", which float32 cannot hold exactly (integers up to 2^24 = "
+                                 "16777216 in magnitude are exact)"));
+    }
+    return static_cast<float>(value);
+  };
   for (uint64_t i = 0; i < count; ++i) {
     const unsigned char* element = raw.data() + i * entry.dtype->size;
     uint16_t bits16;
@@ -322,6 +349,22 @@ Tensor read_tensor(const std::string& path, std::ifstream& file, const TensorEnt
       case Dtype::BF16:
         std::memcpy(&bits16, element, sizeof bits16);
         out[i] = bfloat16_to_float(bits16);
+        break;
+      case Dtype::I64:
+        out[i] = integer(i, integer_at<int64_t>(element));
+        break;
+      case Dtype::I32:
+        out[i] = integer(i, integer_at<int32_t>(element));
+        break;
+      case Dtype::I16:
+        out[i] = integer(i, integer_at<int16_t>(element));
+        break;
+      case Dtype::I8:
+        out[i] = integer(i, integer_at<int8_t>(element));
+        break;
+      case Dtype::U8:
+      case Dtype::BOOL:
+        out[i] = integer(i, integer_at<uint8_t>(element));
         break;
       case Dtype::F32:
         break;  // copied directly above

@@ -39,7 +39,10 @@ void save_safetensors(const std::string& path,
                       const std::map<std::string, std::string>& metadata = {});
 
 /// Reads a safetensors file. F32, F64, F16 and BF16 data are converted to float32 (F64 is
-/// rounded to nearest; values beyond float range become +-inf). Other dtypes throw Error.
+/// rounded to nearest; values beyond float range become +-inf). Integer data (I64, I32, I16,
+/// I8, U8, BOOL: PyTorch's int64 num_batches_tracked, say) loads where float32 holds it
+/// exactly, |value| <= 2^24 (BOOL: 0 or 1); another value throws Error naming the tensor,
+/// the element and the value. Other dtypes throw Error.
 ///
 /// The file is validated like the reference implementation, each failure an Error that
 /// starts with "load_safetensors: " and names the path and the offending values: header

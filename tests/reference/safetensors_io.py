@@ -19,6 +19,12 @@ DTYPE_NAMES = {
     torch.float64: "F64",
     torch.float16: "F16",
     torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
 }
 DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}
 
@@ -33,7 +39,7 @@ def _tensor_bytes(tensor):
 
 
 def save(path, tensors, metadata=None):
-    """Writes a dict of name -> float32/float64/float16/bfloat16 tensor, in dict order."""
+    """Writes a dict of name -> tensor (of a dtype in DTYPE_NAMES), in dict order."""
     assert sys.byteorder == "little", "torch's bytes are written as they are in memory"
     header = {}
     if metadata:
@@ -64,7 +70,7 @@ def save(path, tensors, metadata=None):
 def load(path):
     """Reads a file written by save() or by ember: returns (dict of tensors, metadata).
 
-    Tensors keep their stored dtype (F32, F64, F16 or BF16) and come in offset order.
+    Tensors keep their stored dtype (one of DTYPE_NAMES) and come in offset order.
     """
     with open(path, "rb") as f:
         content = f.read()
