@@ -2,6 +2,7 @@
 // the three tasks, backward, SGD step. bench/torch_seed_step.py times the same step in
 // PyTorch. Prints microseconds per step (median of 9 runs of 2,000 steps), then where the
 // time goes (each phase timed on its own) and how many heap allocations a step makes.
+// Then the same for the seed EnsembleModel (MSE of the averaged prediction).
 
 #include <algorithm>
 #include <chrono>
@@ -29,6 +30,28 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 namespace {
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Median seconds per call of `step` over 9 runs of 2,000 calls, after 500 warm-up calls
+// (caches, allocator pools).
+template <class Step>
+double median_step_time(const Step& step) {
+  for (int i = 0; i < 500; ++i) step();
+  std::vector<double> samples;
+  for (int run = 0; run < 9; ++run) {
+    const auto start = Clock::now();
+    for (int i = 0; i < 2000; ++i) step();
+    samples.push_back(seconds(Clock::now() - start) / 2000);
+  }
+  std::sort(samples.begin(), samples.end());
+  return samples[4];
+}
+
+template <class Step>
+double allocations_per_step(const Step& step) {
+  const long before = heap_allocations;
+  for (int i = 0; i < 1000; ++i) step();
+  return double(heap_allocations - before) / 1000;
+}
 
 struct Step {
   models::MultiTaskModel& model;
@@ -81,16 +104,8 @@ int main() {
   const Tensor x = randn({10, 10});
   const std::vector<Tensor> targets = {randn({10, 1}), randn({10, 1}), randn({10, 1})};
   const Step step{model, optimizer, x, targets};
-
-  for (int i = 0; i < 500; ++i) step();  // warm-up: caches, allocator pools
-  std::vector<double> samples;
-  for (int run = 0; run < 9; ++run) {
-    const auto start = Clock::now();
-    for (int i = 0; i < 2000; ++i) step();
-    samples.push_back(seconds(Clock::now() - start) / 2000);
-  }
-  std::sort(samples.begin(), samples.end());
-  std::printf("%-52s %9.1f us\n", "ember seed MultiTaskModel step (batch 10)", samples[4] * 1e6);
+  std::printf("%-52s %9.1f us\n", "ember seed MultiTaskModel step (batch 10)",
+              median_step_time(step) * 1e6);
 
   double spent[5] = {};
   const int timed_steps = 20000;
@@ -101,9 +116,20 @@ int main() {
       spent[0] / timed_steps * 1e6, spent[1] / timed_steps * 1e6, spent[2] / timed_steps * 1e6,
       spent[3] / timed_steps * 1e6, spent[4] / timed_steps * 1e6);
 
-  const long before = heap_allocations;
-  for (int i = 0; i < 1000; ++i) step();
+  std::printf("  heap allocations (operator new) per step: %.1f\n", allocations_per_step(step));
+
+  models::EnsembleModel ensemble;
+  optim::SGD ensemble_optimizer(ensemble.parameters(), {.lr = 0.01});
+  const Tensor target = randn({10, 1});
+  const auto ensemble_step = [&] {
+    ensemble_optimizer.zero_grad();
+    Tensor loss = nn::mse_loss(ensemble.forward(x), target);
+    loss.backward();
+    ensemble_optimizer.step();
+  };
+  std::printf("%-52s %9.1f us\n", "ember seed EnsembleModel step (batch 10)",
+              median_step_time(ensemble_step) * 1e6);
   std::printf("  heap allocations (operator new) per step: %.1f\n",
-              double(heap_allocations - before) / 1000);
+              allocations_per_step(ensemble_step));
   return 0;
 }

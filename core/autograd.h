@@ -161,9 +161,11 @@ Tensor record(const char* name, const Tensor& output,
 template <class Backward>
 Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>& inputs,
               const std::vector<Tensor>& saved, Backward backward, bool save_output = false) {
-  const std::vector<std::reference_wrapper<const Tensor>> input_refs(inputs.begin(), inputs.end());
+  using Refs = std::vector<std::reference_wrapper<const Tensor>,
+                           detail::PoolAllocator<std::reference_wrapper<const Tensor>>>;
+  const Refs input_refs(inputs.begin(), inputs.end());
   if (!detail::should_record(input_refs)) return output;
-  const std::vector<std::reference_wrapper<const Tensor>> saved_refs(saved.begin(), saved.end());
+  const Refs saved_refs(saved.begin(), saved.end());
   return detail::attach(std::allocate_shared<detail::LambdaNode<Backward>>(
                             detail::PoolAllocator<char>(), name, std::move(backward)),
                         output, input_refs, saved_refs, save_output);
