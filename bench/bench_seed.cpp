@@ -59,12 +59,15 @@ struct Step {
   const Tensor& x;
   const std::vector<Tensor>& targets;
 
+  Tensor summed_loss(const std::vector<Tensor>& outputs) const {
+    return nn::mse_loss(outputs[0], targets[0]) + nn::mse_loss(outputs[1], targets[1]) +
+           nn::mse_loss(outputs[2], targets[2]);
+  }
+
   // The step as a user writes it.
   void operator()() const {
     optimizer.zero_grad();
-    const std::vector<Tensor> outputs = model.forward(x);
-    Tensor loss = nn::mse_loss(outputs[0], targets[0]) + nn::mse_loss(outputs[1], targets[1]) +
-                  nn::mse_loss(outputs[2], targets[2]);
+    Tensor loss = summed_loss(model.forward(x));
     loss.backward();
     optimizer.step();
   }
@@ -77,8 +80,7 @@ struct Step {
     {
       const std::vector<Tensor> outputs = model.forward(x);
       const auto t1 = Clock::now();
-      loss = nn::mse_loss(outputs[0], targets[0]) + nn::mse_loss(outputs[1], targets[1]) +
-             nn::mse_loss(outputs[2], targets[2]);
+      loss = summed_loss(outputs);
       spent[0] += seconds(t1 - t0);
       spent[1] += seconds(Clock::now() - t1);
     }

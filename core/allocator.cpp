@@ -33,19 +33,17 @@ struct FreeList {
   size_t count = 0;
 };
 
-// Whether this thread's pool exists yet, or no longer: a tensor freed late in thread exit
-// (a static, say) must not touch a destroyed pool. Trivially destructible, so always readable.
-enum class PoolState : unsigned char { unused, alive, destroyed };
-thread_local PoolState pool_state = PoolState::unused;
+// Set once this thread's pool is destroyed: a tensor freed late in thread exit (a static,
+// say) must not touch it. Trivially destructible, so always readable.
+thread_local bool pool_destroyed = false;
 
 class Pool {
  public:
-  Pool() { pool_state = PoolState::alive; }
   ~Pool() {
     for (FreeList& list : lists_) {
       while (list.head) ::operator delete(std::exchange(list.head, list.head->next));
     }
-    pool_state = PoolState::destroyed;
+    pool_destroyed = true;
   }
 
   void* allocate(size_t c) {
@@ -69,12 +67,12 @@ class Pool {
   std::array<FreeList, kClasses> lists_{};
 };
 
-// This thread's pool, or null where blocks bypass it: too small or large a request, a thread
-// past its pool's destruction, or an AddressSanitizer build (which must see every block
-// freed to catch a use after free).
-Pool* pool_for(size_t bytes) {
-  if (kAddressSanitizer) return nullptr;
-  if (bytes == 0 || bytes > kLargest || pool_state == PoolState::destroyed) return nullptr;
+bool pooled_size(size_t bytes) { return bytes > 0 && bytes <= kLargest; }
+
+// This thread's pool, or null where blocks bypass it: a thread past its pool's destruction,
+// or an AddressSanitizer build (which must see every block freed to catch a use after free).
+Pool* this_thread_pool() {
+  if (kAddressSanitizer || pool_destroyed) return nullptr;
   thread_local Pool pool;
   return &pool;
 }
@@ -82,14 +80,15 @@ Pool* pool_for(size_t bytes) {
 }  // namespace
 
 void* pool_allocate(size_t bytes) {
-  if (bytes == 0 || bytes > kLargest) return ::operator new(bytes);
-  Pool* pool = pool_for(bytes);
-  return pool ? pool->allocate(size_class(bytes)) : ::operator new(class_bytes(size_class(bytes)));
+  if (!pooled_size(bytes)) return ::operator new(bytes);
+  const size_t c = size_class(bytes);
+  Pool* pool = this_thread_pool();
+  return pool ? pool->allocate(c) : ::operator new(class_bytes(c));
 }
 
 void pool_deallocate(void* block, size_t bytes) noexcept {
   if (!block) return;
-  Pool* pool = pool_for(bytes);
+  Pool* pool = pooled_size(bytes) ? this_thread_pool() : nullptr;
   if (pool) {
     pool->deallocate(block, size_class(bytes));
   } else {

@@ -138,6 +138,16 @@ using TensorRefs = std::span<const std::reference_wrapper<const Tensor>>;
 bool should_record(TensorRefs inputs);
 Tensor attach(std::shared_ptr<FunctionNode> node, const Tensor& output, TensorRefs inputs,
               TensorRefs saved, bool save_output);
+
+// Both `record`s: a node holding `backward`, attached when some input needs a gradient.
+template <class Backward>
+Tensor record_node(const char* name, const Tensor& output, TensorRefs inputs, TensorRefs saved,
+                   Backward backward, bool save_output) {
+  if (!should_record(inputs)) return output;
+  return attach(
+      std::allocate_shared<LambdaNode<Backward>>(PoolAllocator<char>(), name, std::move(backward)),
+      output, inputs, saved, save_output);
+}
 }  // namespace detail
 
 /// Attaches a node named `name` to `output` when grad mode is on and some input requires
@@ -151,10 +161,7 @@ Tensor record(const char* name, const Tensor& output,
               std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
               std::initializer_list<std::reference_wrapper<const Tensor>> saved, Backward backward,
               bool save_output = false) {
-  if (!detail::should_record(inputs)) return output;
-  return detail::attach(std::allocate_shared<detail::LambdaNode<Backward>>(
-                            detail::PoolAllocator<char>(), name, std::move(backward)),
-                        output, inputs, saved, save_output);
+  return detail::record_node(name, output, inputs, saved, std::move(backward), save_output);
 }
 
 /// Same, for ops with a variable number of inputs (cat, stack).
@@ -163,12 +170,9 @@ Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>&
               const std::vector<Tensor>& saved, Backward backward, bool save_output = false) {
   using Refs = std::vector<std::reference_wrapper<const Tensor>,
                            detail::PoolAllocator<std::reference_wrapper<const Tensor>>>;
-  const Refs input_refs(inputs.begin(), inputs.end());
-  if (!detail::should_record(input_refs)) return output;
-  const Refs saved_refs(saved.begin(), saved.end());
-  return detail::attach(std::allocate_shared<detail::LambdaNode<Backward>>(
-                            detail::PoolAllocator<char>(), name, std::move(backward)),
-                        output, input_refs, saved_refs, save_output);
+  const Refs input_refs(inputs.begin(), inputs.end()), saved_refs(saved.begin(), saved.end());
+  return detail::record_node(name, output, input_refs, saved_refs, std::move(backward),
+                             save_output);
 }
 
 /// Functional form of backward: d(outputs)/d(inputs), weighted by `grad_outputs` (ones for

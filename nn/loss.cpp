@@ -217,10 +217,12 @@ Tensor cross_entropy_with_probabilities(const Tensor& log_probs, const Tensor& t
 
 // -- regression losses ----------------------------------------------------------------------
 
+namespace {
 // norm·(input - target)·g in one pass: mse_loss's backward, itself recorded (as PyTorch's
 // mse_loss_backward) so that create_graph works. g is 0-d after a reduction (it broadcasts
 // over the elements) or input-shaped for Reduction::None.
 //   d/dg = Σ norm·(input - target)·gg (to g's shape),  d/dinput = norm·g·gg = -d/dtarget
+// input, target: [*]; g: [] or [*]; result: [*]
 Tensor mse_loss_backward(const Tensor& g, const Tensor& input, const Tensor& target, float norm) {
   Tensor out = empty(input.shape());
   const float *x = input.data(), *t = target.data(), *gp = g.data();
@@ -239,6 +241,7 @@ Tensor mse_loss_backward(const Tensor& g, const Tensor& input, const Tensor& tar
                      ctx.needs_grad(2) ? -by_grad : Tensor()};
       });
 }
+}  // namespace
 
 // (input - target)², reduced. One node, as in PyTorch, rather than sub, mul and mean nodes:
 // the loss of every regression step, where op count is most of the cost of a small model.

@@ -57,6 +57,7 @@ namespace {
 // relu's backward: g where y > 0, else 0, in one pass (not g * (y > 0), which builds a mask
 // tensor first). Linear in g, so its own backward is itself (as PyTorch's
 // threshold_backward); the mask is constant almost everywhere, so y gets no gradient.
+// g, y: the same shape; result: that shape
 Tensor threshold_backward(const Tensor& g, const Tensor& y) {
   Tensor out = empty(g.shape());
   kernels::cpu::zip(g.data(), y.data(), out.data(), g.numel(),
