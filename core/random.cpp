@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numbers>
 #include <random>
+#include <sstream>
 
 namespace ember {
 
@@ -20,6 +21,29 @@ float uniform_sample() {
   // The top 24 bits fill a float's mantissa exactly, so every value is a multiple of 2^-24
   // in [0, 1). (std::uniform_real_distribution's algorithm differs between libraries.)
   return static_cast<float>(generator()() >> 8) * (1.f / 16777216.f);
+}
+
+uint64_t next_seed() {
+  const uint64_t high = generator()();
+  return (high << 32) | generator()();
+}
+
+std::string random_state() {
+  std::ostringstream text;
+  text << generator();
+  return text.str();
+}
+
+void set_random_state(const std::string& state) {
+  std::istringstream text(state);
+  std::mt19937 restored;
+  text >> restored;
+  char extra = 0;
+  if (text.fail() || text >> extra) {
+    throw Error("set_random_state: not a state from random_state() (" +
+                std::to_string(state.size()) + " characters)");
+  }
+  generator() = restored;
 }
 
 Tensor uniform(const Shape& shape, float low, float high, bool requires_grad) {

@@ -2,6 +2,7 @@
 // Seeded random tensors: the same seed gives the same values on every run and machine.
 
 #include <cstdint>
+#include <string>
 
 #include <ember/core/tensor.h>
 
@@ -20,5 +21,15 @@ Tensor normal(const Shape& shape, float mean, float stddev, bool requires_grad =
 
 /// One uniform sample in [0, 1) from the global generator (for dropout masks, shuffles).
 float uniform_sample();
+
+/// A 64-bit value from the global generator, to seed a generator of one's own (a shuffling
+/// DataLoader, a split), so that manual_seed decides those streams too.
+uint64_t next_seed();
+
+/// The global generator's whole state as text, to save in a checkpoint.
+std::string random_state();
+/// Restores a state from random_state(): the generator continues exactly where it was.
+/// Throws Error, changing nothing, if `state` is not such a text.
+void set_random_state(const std::string& state);
 
 }  // namespace ember

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <string>
 #include <utility>
@@ -158,8 +159,9 @@ std::vector<Tensor> DataLoader::Iterator::operator*() const {
 
 // -- train_test_split ------------------------------------------------------------------------
 
-std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
-    const std::vector<Tensor>& tensors, float test_fraction, uint64_t seed) {
+namespace {
+// The number of test rows, after checking the arguments every split shares.
+int64_t test_rows_of(const std::vector<Tensor>& tensors, float test_fraction) {
   const int64_t rows = check_aligned_rows(tensors, "train_test_split");
   check_indexable(rows, "train_test_split");
   if (!(test_fraction > 0.f && test_fraction < 1.f)) {
@@ -169,14 +171,72 @@ std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
   // Computed in float, not double: 0.2f is 0.2000000030 as a double, and 10 rows would give
   // ceil(2.000000030) = 3 test rows instead of 2. The float product rounds that error away.
   const auto test_rows = static_cast<int64_t>(std::ceil(test_fraction * static_cast<float>(rows)));
-  const int64_t train_rows = rows - test_rows;
-  if (train_rows < 1) {
+  if (rows - test_rows < 1) {
     throw Error("train_test_split: with " + std::to_string(rows) + " row(s) and test_fraction " +
                 shortest(test_fraction) + " the training set would be empty");
   }
+  return test_rows;
+}
+}  // namespace
+
+std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
+    const std::vector<Tensor>& tensors, float test_fraction, uint64_t seed) {
+  const int64_t test_rows = test_rows_of(tensors, test_fraction);
+  const int64_t rows = tensors[0].size(0);
   std::mt19937_64 generator(seed);
   const std::vector<int64_t> order = random_permutation(rows, generator);
   return {gather_rows(tensors, order, test_rows, rows), gather_rows(tensors, order, 0, test_rows)};
+}
+
+std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
+    const std::vector<Tensor>& tensors, float test_fraction, uint64_t seed, const Tensor& labels) {
+  const int64_t test_rows = test_rows_of(tensors, test_fraction);
+  const int64_t rows = tensors[0].size(0);
+  if (!labels.defined() || labels.dim() != 1 || labels.size(0) != rows) {
+    throw Error("train_test_split: stratify labels must be [" + std::to_string(rows) + "], got " +
+                (labels.defined() ? to_string(labels.shape()) : std::string("undefined")));
+  }
+  std::map<float, std::vector<int64_t>> classes;  // label -> its rows
+  const float* values = labels.data();
+  for (int64_t row = 0; row < rows; ++row) classes[values[row]].push_back(row);
+
+  // Largest remainder: floor shares first, then one more row for the largest remainders.
+  std::vector<int64_t> shares;
+  std::vector<std::pair<double, size_t>> remainders;
+  int64_t given = 0;
+  for (const auto& [label, members] : classes) {
+    const double exact = static_cast<double>(test_rows) * static_cast<double>(members.size()) /
+                         static_cast<double>(rows);
+    shares.push_back(static_cast<int64_t>(std::floor(exact)));
+    remainders.emplace_back(exact - std::floor(exact), shares.size() - 1);
+    given += shares.back();
+  }
+  std::stable_sort(remainders.begin(), remainders.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t i = 0; given < test_rows; ++i, ++given) ++shares[remainders[i].second];
+
+  std::mt19937_64 generator(seed);
+  std::vector<int64_t> test, train;
+  size_t c = 0;
+  for (const auto& [label, members] : classes) {
+    const std::vector<int64_t> order =
+        random_permutation(static_cast<int64_t>(members.size()), generator);
+    for (size_t i = 0; i < order.size(); ++i) {
+      const int64_t row = members[static_cast<size_t>(order[i])];
+      (static_cast<int64_t>(i) < shares[c] ? test : train).push_back(row);
+    }
+    ++c;
+  }
+  // Shuffle each set so that classes are not in blocks.
+  std::vector<int64_t> order;
+  for (const auto& set : {&train, &test}) {
+    for (int64_t i : random_permutation(static_cast<int64_t>(set->size()), generator)) {
+      order.push_back((*set)[static_cast<size_t>(i)]);
+    }
+  }
+  const auto train_rows = static_cast<int64_t>(train.size());
+  return {gather_rows(tensors, order, 0, train_rows),
+          gather_rows(tensors, order, train_rows, rows)};
 }
 
 }  // namespace ember::data

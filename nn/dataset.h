@@ -112,4 +112,13 @@ class DataLoader {
 std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
     const std::vector<Tensor>& tensors, float test_fraction, uint64_t seed = 0);
 
+/// Same, stratified like scikit-learn's `stratify=labels`: each class of `labels` [N]
+/// (integers held as floats) keeps its share in both sets. The ceil(test_fraction · N) test
+/// rows are shared out by largest remainder: each class c of n_c rows gets
+/// floor(test_fraction · n_c), and the rows left over go to the classes with the largest
+/// fractional parts. Within a class the rows are drawn at random, and each set is shuffled.
+/// Throws Error as above, and if `labels` is not [N].
+std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
+    const std::vector<Tensor>& tensors, float test_fraction, uint64_t seed, const Tensor& labels);
+
 }  // namespace ember::data

@@ -1,0 +1,280 @@
+#include <ember/ember.h>
+#include <ember/train/trainer.h>
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <filesystem>
+
+using namespace ember;
+
+namespace {
+
+// y = 2 x0 - x1 + 0.5 on `rows` random inputs: a regression a Linear(2, 1) fits exactly.
+data::TensorDataset line_data(int64_t rows) {
+  const Tensor x = randn({rows, 2});
+  const Tensor y = matmul(x, tensor({2.f, -1.f})) + 0.5f;
+  return data::TensorDataset({x, y});
+}
+
+struct Net : nn::Module {
+  nn::Sequential& layers = register_module(
+      "layers",
+      nn::Sequential(nn::Linear(4, 16), nn::ReLU(), nn::Dropout(0.3f), nn::Linear(16, 4)));
+  std::vector<Tensor> forward(const Tensor& x) {
+    const Tensor h = layers(x);  // [B, 4]: a regression output and a 3-way logit row
+    return {h.index_select(1, tensor({0.f})), h.index_select(1, tensor({1.f, 2.f, 3.f}))};
+  }
+};
+
+// Two tasks on 4 inputs: a regression target and a 3-class label.
+data::TensorDataset two_task_data(int64_t rows) {
+  const Tensor x = randn({rows, 4});
+  const Tensor y = matmul(x, tensor({1.f, -2.f, 0.5f, 0.f}));
+  std::vector<float> labels;
+  for (float v : y.to_vector()) labels.push_back(v < -1.f ? 0.f : (v < 1.f ? 1.f : 2.f));
+  return data::TensorDataset({x, y, tensor(labels, {rows})});
+}
+
+std::vector<models::Task> two_tasks() {
+  return {models::regression("value"), models::multiclass("band", 3)};
+}
+
+// Records every step's loss.
+struct StepLog : train::Callback {
+  std::vector<double> losses;
+  void on_step_end(const train::StepResult& step) override { losses.push_back(step.loss); }
+};
+
+std::string temp_dir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("ember_test_trainer_" + name);
+  std::filesystem::remove_all(dir);
+  return dir.string();
+}
+
+}  // namespace
+
+TEST_CASE("trainer fits a line to within 1e-3 RMSE") {
+  manual_seed(0);
+  const data::TensorDataset train_set = line_data(256), validation = line_data(64);
+  nn::Linear model(2, 1);
+  optim::SGD sgd(model.parameters(), {.lr = 0.1});
+  train::Trainer trainer(model, {models::regression("y")}, sgd, {.epochs = 30, .batch_size = 16});
+  const train::History history = trainer.fit(train_set, &validation);
+  REQUIRE(history.epochs.size() == 30);
+  CHECK(history.epochs.back().metrics.at("val/y/rmse") < 1e-3);
+  CHECK(model.weight.to_vector()[0] == Approx(2.f).margin(1e-3));
+  CHECK(model.weight.to_vector()[1] == Approx(-1.f).margin(1e-3));
+  CHECK(model.bias.item() == Approx(0.5f).margin(1e-3));
+}
+
+TEST_CASE("trainer steps equal a hand-written loop bit for bit") {
+  manual_seed(3);
+  const data::TensorDataset train_set = two_task_data(50);
+  const auto tasks = two_tasks();
+
+  manual_seed(7);
+  Net looped;
+  optim::Adam looped_adam(looped.parameters(), {.lr = 0.01});
+  std::vector<double> expected;
+  data::DataLoader loader(train_set, 8);
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    for (const std::vector<Tensor>& batch : loader) {
+      const std::vector<Tensor> out = looped.forward(batch[0]);
+      const Tensor value = nn::mse_loss(out[0], batch[1].reshape({-1, 1}));
+      const Tensor band = nn::cross_entropy(out[1], batch[2]);
+      expected.push_back(static_cast<double>(value.item()) + band.item());
+      looped_adam.zero_grad();
+      (value + band).backward();
+      looped_adam.step();
+    }
+  }
+
+  manual_seed(7);
+  Net model;
+  optim::Adam adam(model.parameters(), {.lr = 0.01});
+  train::Trainer trainer(model, tasks, adam, {.epochs = 3, .batch_size = 8, .shuffle = false});
+  auto log = std::make_shared<StepLog>();
+  trainer.add_callback(log);
+  trainer.fit(train_set);
+  CHECK(log->losses == expected);
+}
+
+TEST_CASE("trainer stops early and restores the best epoch's weights") {
+  manual_seed(0);
+  const data::TensorDataset train_set = line_data(128);
+  // Validation targets of the opposite line: fitting the training data makes them worse.
+  const Tensor val_x = randn({32, 2});
+  const data::TensorDataset validation({val_x, -(matmul(val_x, tensor({2.f, -1.f})) + 0.5f)});
+  nn::Linear model(2, 1);
+  optim::SGD sgd(model.parameters(), {.lr = 0.05});
+  struct Snapshots : train::Callback {
+    nn::Linear* model;
+    std::vector<std::vector<float>> weights;
+    void on_epoch_end(const train::EpochResult&) override {
+      weights.push_back(model->weight.to_vector());
+    }
+  };
+  auto snapshots = std::make_shared<Snapshots>();
+  snapshots->model = &model;
+  train::Trainer trainer(model, {models::regression("y")}, sgd,
+                         {.epochs = 50, .batch_size = 16, .patience = 3});
+  trainer.add_callback(snapshots);
+  const train::History history = trainer.fit(train_set, &validation);
+  CHECK(history.stopped_early);
+  REQUIRE(history.epochs.size() == static_cast<size_t>(history.best_epoch + 4));
+  CHECK(model.weight.to_vector() == snapshots->weights[history.best_epoch]);
+  CHECK(model.weight.to_vector() != snapshots->weights.back());
+  // The best epoch has the lowest validation loss of all.
+  for (const train::EpochResult& epoch : history.epochs) {
+    CHECK(epoch.metrics.at("val/loss") >= history.best_value);
+  }
+}
+
+TEST_CASE("a run stopped and resumed from its checkpoint repeats the same losses bit for bit") {
+  manual_seed(5);
+  const data::TensorDataset train_set = two_task_data(60), validation = two_task_data(20);
+  const auto run = [&](int64_t epochs, const std::string& dir, bool resume, uint64_t init_seed) {
+    manual_seed(init_seed);
+    Net model;
+    optim::Adam adam(model.parameters(), {.lr = 0.01});
+    optim::StepLR schedule(adam, 2, 0.5);
+    train::Trainer trainer(model, two_tasks(), adam,
+                           {.epochs = epochs, .batch_size = 7, .checkpoint_dir = dir});
+    trainer.set_scheduler(&schedule);
+    if (resume) trainer.resume();
+    auto log = std::make_shared<StepLog>();
+    trainer.add_callback(log);
+    trainer.fit(train_set, &validation);
+    return std::make_pair(log->losses, model.state_dict().front().second.to_vector());
+  };
+  const auto [whole, whole_weights] = run(6, temp_dir("whole"), false, 11);
+  const std::string dir = temp_dir("resumed");
+  const auto [first, first_weights] = run(3, dir, false, 11);
+  // A different seed before building: every weight must come from the checkpoint.
+  const auto [second, second_weights] = run(6, dir, true, 12345);
+  std::vector<double> joined = first;
+  joined.insert(joined.end(), second.begin(), second.end());
+  REQUIRE(joined.size() == whole.size());
+  CHECK(joined == whole);
+  CHECK(second_weights == whole_weights);
+}
+
+TEST_CASE("a non-finite loss stops training and names the epoch, step and task") {
+  manual_seed(0);
+  data::TensorDataset good = line_data(16);
+  Tensor y = clone(good.tensors()[1]);
+  y.data()[9] = std::nanf("");  // in the third batch of 4
+  const data::TensorDataset bad({good.tensors()[0], y});
+  nn::Linear model(2, 1);
+  optim::SGD sgd(model.parameters(), {.lr = 0.1});
+  train::Trainer trainer(model, {models::regression("y")}, sgd,
+                         {.epochs = 2, .batch_size = 4, .shuffle = false});
+  CHECK_THROWS_WITH(trainer.fit(bad),
+                    Catch::Contains("task 'y' is NaN at epoch 1, step 3; training stopped"));
+}
+
+TEST_CASE("Ctrl-C during fit stops after the batch and keeps the best weights") {
+  manual_seed(0);
+  const data::TensorDataset train_set = line_data(64);
+  nn::Linear model(2, 1);
+  optim::SGD sgd(model.parameters(), {.lr = 0.1});
+  struct Interrupter : train::Callback {
+    void on_step_end(const train::StepResult& step) override {
+      if (step.step == 10) std::raise(SIGINT);
+    }
+  };
+  train::Trainer trainer(model, {models::regression("y")}, sgd, {.epochs = 5, .batch_size = 16});
+  auto log = std::make_shared<StepLog>();
+  trainer.add_callback(std::make_shared<Interrupter>());
+  trainer.add_callback(log);
+  const train::History history = trainer.fit(train_set);
+  CHECK(history.interrupted);
+  CHECK(log->losses.size() == 10);
+  CHECK(history.epochs.size() == 2);  // the partial third epoch is not scored
+  CHECK(history.best_epoch >= 0);
+}
+
+TEST_CASE("gradient clipping bounds each SGD step by lr times the max norm") {
+  manual_seed(0);
+  const data::TensorDataset train_set = line_data(8);
+  nn::Linear model(2, 1);
+  const std::vector<float> before = model.weight.to_vector();
+  optim::SGD sgd(model.parameters(), {.lr = 0.5});
+  train::Trainer trainer(model, {models::regression("y")}, sgd,
+                         {.epochs = 1, .batch_size = 8, .clip_grad_norm = 0.01});
+  trainer.fit(train_set);
+  const std::vector<float> after = model.weight.to_vector();
+  const float moved = std::hypot(after[0] - before[0], after[1] - before[1]);
+  CHECK(moved > 0.f);
+  CHECK(moved <= 0.5f * 0.01f * 1.0001f);
+}
+
+TEST_CASE("trainer refuses bad setups with clear errors") {
+  manual_seed(0);
+  nn::Linear model(2, 1);
+  optim::SGD sgd(model.parameters(), {.lr = 0.1});
+  CHECK_THROWS_WITH(train::Trainer(model, {}, sgd), "Trainer: no tasks given");
+  CHECK_THROWS_WITH(train::Trainer(model, {models::regression("y")}, sgd, {.batch_size = 0}),
+                    "Trainer: batch_size must be >= 1, got 0");
+  train::Trainer trainer(model, {models::regression("y"), models::regression("z")}, sgd);
+  CHECK_THROWS_WITH(trainer.fit(line_data(8)),
+                    Catch::Contains("the training data holds 2 tensors; expected the inputs and "
+                                    "one target per task (3)"));
+  const Tensor x = randn({8, 2});
+  CHECK_THROWS_WITH(trainer.fit(data::TensorDataset({x, x.sum({1}), x.sum({1})})),
+                    "Trainer::fit: the model gave 1 outputs for 2 tasks");
+  train::Trainer no_validation(model, {models::regression("y")}, sgd, {.monitor = "val/y/rmse"});
+  CHECK_THROWS_WITH(no_validation.fit(line_data(8)),
+                    "Trainer::fit: monitor \"val/y/rmse\" needs validation data");
+  train::Trainer unknown(model, {models::regression("y")}, sgd, {.monitor = "train/accuracy"});
+  CHECK_THROWS_WITH(unknown.fit(line_data(8)),
+                    Catch::Contains("no metric \"train/accuracy\" to monitor (metrics: lr, "));
+  CHECK_THROWS_WITH(trainer.resume(), "Trainer::resume: no checkpoint_dir set");
+  train::Trainer missing(model, {models::regression("y")}, sgd,
+                         {.checkpoint_dir = temp_dir("missing")});
+  CHECK_THROWS_WITH(missing.resume(), Catch::Contains("Trainer::resume: no checkpoint in "));
+}
+
+TEST_CASE("resume refuses a checkpoint of other tasks") {
+  manual_seed(0);
+  const std::string dir = temp_dir("other_tasks");
+  nn::Linear model(2, 1);
+  optim::SGD sgd(model.parameters(), {.lr = 0.1});
+  train::Trainer trainer(model, {models::regression("y")}, sgd,
+                         {.epochs = 1, .checkpoint_dir = dir});
+  trainer.fit(line_data(8));
+  train::Trainer other(model, {models::regression("z")}, sgd, {.checkpoint_dir = dir});
+  CHECK_THROWS_WITH(other.resume(),
+                    "Trainer::resume: the checkpoint's tasks (y) differ from this trainer's (z)");
+}
+
+TEST_CASE("task losses check the output and target shapes of each kind") {
+  const Tensor logits = zeros({4, 3});
+  CHECK(models::task_loss(models::multiclass("c", 3), logits, zeros({4})).item() ==
+        Approx(std::log(3.0)));
+  CHECK(models::task_loss(models::binary("b"), zeros({4, 1}), ones({4})).item() ==
+        Approx(std::log(2.0)));
+  CHECK(models::task_loss(models::regression("r"), ones({4, 1}), zeros({4})).item() == 1.f);
+  CHECK_THROWS_WITH(models::task_loss(models::multiclass("c", 4), logits, zeros({4})),
+                    "task 'c' (multiclass): output [4, 3] and target [4] do not fit; expected "
+                    "output [B, 4] and target [B]");
+  CHECK_THROWS_WITH(models::task_loss(models::regression("r"), logits, zeros({4})),
+                    Catch::Contains("task 'r' (regression): output [4, 3] and target [4]"));
+  CHECK_THROWS_WITH(models::multiclass("c", 1),
+                    "multiclass task 'c': needs at least 2 classes, got 1");
+}
+
+TEST_CASE("the global generator's state round-trips through text") {
+  manual_seed(42);
+  const std::string state = random_state();
+  const std::vector<float> first = rand({5}).to_vector();
+  const uint64_t seed = next_seed();
+  set_random_state(state);
+  CHECK(rand({5}).to_vector() == first);
+  CHECK(next_seed() == seed);
+  const std::string before = random_state();
+  CHECK_THROWS_WITH(set_random_state("12 34"),
+                    "set_random_state: not a state from random_state() (5 characters)");
+  CHECK(random_state() == before);
+}

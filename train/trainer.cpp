@@ -1,0 +1,416 @@
+#include <ember/core/autograd.h>
+#include <ember/core/error.h>
+#include <ember/core/io/safetensors.h>
+#include <ember/core/ops.h>
+#include <ember/core/random.h>
+#include <ember/optim/checkpoint.h>
+#include <ember/optim/clip_grad.h>
+#include <ember/train/trainer.h>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+
+namespace ember::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kCheckpointFormat = "ember trainer state 1";
+
+// Set by SIGINT while fit() runs; fit() polls it after every batch.
+volatile std::sig_atomic_t interrupt_received = 0;
+extern "C" void on_interrupt(int) { interrupt_received = 1; }
+
+// Routes SIGINT to on_interrupt for its lifetime, then restores the previous handler.
+class InterruptGuard {
+ public:
+  explicit InterruptGuard(bool enabled) : enabled_(enabled) {
+    interrupt_received = 0;
+    if (enabled_) previous_ = std::signal(SIGINT, on_interrupt);
+  }
+  ~InterruptGuard() {
+    if (enabled_) std::signal(SIGINT, previous_);
+  }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+ private:
+  bool enabled_;
+  void (*previous_)(int) = SIG_DFL;
+};
+
+// Losses, errors and calibration get better as they fall; everything else as it rises.
+bool lower_is_better(const std::string& metric) {
+  for (const char* word : {"loss", "rmse", "mae", "nll", "brier", "ece"}) {
+    const std::string suffix = std::string("/") + word;
+    if (metric.size() >= suffix.size() &&
+        metric.compare(metric.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string join_names(const std::vector<Task>& tasks) {
+  std::string names;
+  for (const Task& task : tasks) names += (names.empty() ? "" : ",") + task.name;
+  return names;
+}
+
+nn::NamedTensors copy_of(const nn::NamedTensors& state) {
+  nn::NamedTensors copy;
+  for (const auto& [name, tensor] : state) copy.emplace_back(name, clone(tensor.detach()));
+  return copy;
+}
+
+// Each task's outputs over all of `dataset`, computed in batches without a graph.
+std::vector<Tensor> outputs_over(const Forward& forward, const Tensor& x, size_t num_tasks,
+                                 int64_t batch_size) {
+  std::vector<std::vector<Tensor>> pieces(num_tasks);
+  data::DataLoader loader(data::TensorDataset({x}), batch_size);
+  for (const std::vector<Tensor>& batch : loader) {
+    std::vector<Tensor> outputs = forward(batch[0]);
+    if (outputs.size() != num_tasks) {
+      throw Error("train: the model gave " + std::to_string(outputs.size()) + " outputs for " +
+                  std::to_string(num_tasks) + " tasks");
+    }
+    for (size_t t = 0; t < num_tasks; ++t) pieces[t].push_back(outputs[t]);
+  }
+  std::vector<Tensor> outputs;
+  for (const auto& task_pieces : pieces) outputs.push_back(cat(task_pieces, 0));
+  return outputs;
+}
+
+// The fraction of samples whose predicted class equals the target.
+double accuracy_of(const Task& task, const Tensor& output, const Tensor& target) {
+  const std::vector<float> targets = target.to_vector();
+  const std::vector<float> values = output.to_vector();
+  int64_t correct = 0;
+  const int64_t n = static_cast<int64_t>(targets.size());
+  for (int64_t i = 0; i < n; ++i) {
+    float predicted = 0;
+    if (task.type == TaskType::binary) {
+      predicted = values[i] > 0 ? 1.f : 0.f;  // logit > 0 means p > 0.5
+    } else {
+      const float* row = values.data() + i * task.classes;
+      predicted = static_cast<float>(std::max_element(row, row + task.classes) - row);
+    }
+    correct += predicted == targets[i];
+  }
+  return n == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(n);
+}
+
+double parse_number(const std::string& path, const std::string& key, const std::string& text) {
+  double value = 0;
+  const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || result.ec != std::errc() || result.ptr != text.data() + text.size()) {
+    throw Error("Trainer::resume: " + path + ": metadata \"" + key + "\" is not a number: \"" +
+                text + "\"");
+  }
+  return value;
+}
+
+}  // namespace
+
+Trainer::Trainer(nn::Module& model, Forward forward, std::vector<Task> tasks,
+                 optim::Optimizer& optimizer, TrainerOptions options)
+    : model_(model),
+      forward_(std::move(forward)),
+      tasks_(std::move(tasks)),
+      optimizer_(optimizer),
+      options_(std::move(options)) {
+  if (tasks_.empty()) throw Error("Trainer: no tasks given");
+  if (!forward_) throw Error("Trainer: no forward function given");
+  if (options_.epochs < 0) {
+    throw Error("Trainer: epochs must be >= 0, got " + std::to_string(options_.epochs));
+  }
+  if (options_.batch_size < 1) {
+    throw Error("Trainer: batch_size must be >= 1, got " + std::to_string(options_.batch_size));
+  }
+  if (options_.patience < 0) {
+    throw Error("Trainer: patience must be >= 0, got " + std::to_string(options_.patience));
+  }
+  if (!(options_.min_delta >= 0) || !(options_.clip_grad_norm >= 0)) {
+    throw Error("Trainer: min_delta and clip_grad_norm must be >= 0");
+  }
+}
+
+void Trainer::add_callback(std::shared_ptr<Callback> callback) {
+  if (!callback) throw Error("Trainer::add_callback: null callback");
+  callbacks_.push_back(std::move(callback));
+}
+
+void Trainer::check_dataset(const data::TensorDataset& dataset, const char* which) const {
+  const auto& tensors = dataset.tensors();
+  if (tensors.size() != tasks_.size() + 1) {
+    throw Error(std::string("Trainer::fit: the ") + which + " data holds " +
+                std::to_string(tensors.size()) + " tensors; expected the inputs and one target " +
+                "per task (" + std::to_string(tasks_.size() + 1) + ")");
+  }
+  if (dataset.size() == 0)
+    throw Error(std::string("Trainer::fit: the ") + which + " data is empty");
+}
+
+StepResult Trainer::train_step(const std::vector<Tensor>& batch, int64_t epoch) {
+  const std::vector<Tensor> outputs = forward_(batch[0]);
+  if (outputs.size() != tasks_.size()) {
+    throw Error("Trainer::fit: the model gave " + std::to_string(outputs.size()) + " outputs for " +
+                std::to_string(tasks_.size()) + " tasks");
+  }
+  StepResult result{epoch, step_ + 1, 0.0, {}};
+  std::vector<Tensor> losses;
+  for (size_t t = 0; t < tasks_.size(); ++t) {
+    losses.push_back(models::task_loss(tasks_[t], outputs[t], batch[t + 1]));
+    const double value = losses.back().item();
+    if (!std::isfinite(value)) {
+      throw Error("Trainer::fit: the loss of task '" + tasks_[t].name + "' is " +
+                  (std::isnan(value) ? "NaN" : "infinite") + " at epoch " +
+                  std::to_string(epoch + 1) + ", step " + std::to_string(result.step) +
+                  "; training stopped, the last checkpoint (epoch " + std::to_string(epoch_) +
+                  ") is kept");
+    }
+    result.task_losses.push_back(value);
+    result.loss += value;
+  }
+  optimizer_.zero_grad();
+  if (loss_backward_) {
+    loss_backward_(losses);
+  } else {
+    Tensor total = losses[0];
+    for (size_t t = 1; t < losses.size(); ++t) total = total + losses[t];
+    total.backward();
+  }
+  if (options_.clip_grad_norm > 0)
+    optim::clip_grad_norm_(model_.parameters(), options_.clip_grad_norm);
+  optimizer_.step();
+  ++step_;
+  return result;
+}
+
+bool Trainer::improves(double value) const {
+  if (history_.best_epoch < 0) return true;
+  const double gain =
+      lower_is_better(options_.monitor) ? history_.best_value - value : value - history_.best_value;
+  return gain > options_.min_delta;
+}
+
+History Trainer::fit(const data::TensorDataset& train, const data::TensorDataset* validation) {
+  check_dataset(train, "training");
+  if (validation) check_dataset(*validation, "validation");
+  if (!validation && options_.monitor.rfind("val/", 0) == 0) {
+    if (options_.monitor != "val/loss") {
+      throw Error("Trainer::fit: monitor \"" + options_.monitor + "\" needs validation data");
+    }
+    options_.monitor = "train/loss";
+  }
+  const InterruptGuard interrupt_guard(options_.stop_on_interrupt);
+  history_.epochs.clear();
+  history_.stopped_early = history_.interrupted = false;
+  stop_requested_ = false;
+
+  while (epoch_ < options_.epochs) {
+    const auto start = std::chrono::steady_clock::now();
+    model_.train();
+    data::DataLoader loader(train, options_.batch_size, options_.shuffle, /*drop_last=*/false,
+                            options_.shuffle ? next_seed() : 0);
+    std::vector<double> loss_sums(tasks_.size(), 0.0);
+    int64_t batches = 0;
+    for (const std::vector<Tensor>& batch : loader) {
+      const StepResult step = train_step(batch, epoch_);
+      for (size_t t = 0; t < tasks_.size(); ++t) loss_sums[t] += step.task_losses[t];
+      ++batches;
+      for (const auto& callback : callbacks_) callback->on_step_end(step);
+      if (stop_requested_ || interrupt_received) break;
+    }
+    if (stop_requested_ || interrupt_received) {
+      history_.interrupted = true;  // a partial epoch is neither scored nor checkpointed
+      break;
+    }
+
+    EpochResult result;
+    result.epoch = epoch_;
+    double total = 0;
+    for (size_t t = 0; t < tasks_.size(); ++t) {
+      const double mean = loss_sums[t] / static_cast<double>(batches);
+      result.metrics["train/" + tasks_[t].name + "/loss"] = mean;
+      total += mean;
+    }
+    result.metrics["train/loss"] = total;
+    if (validation) result.metrics.merge(evaluate(*validation, "val"));
+    result.metrics["lr"] = optimizer_.lr(0);
+
+    const auto monitored = result.metrics.find(options_.monitor);
+    if (monitored == result.metrics.end()) {
+      std::string known;
+      for (const auto& [name, value] : result.metrics) known += (known.empty() ? "" : ", ") + name;
+      throw Error("Trainer::fit: no metric \"" + options_.monitor +
+                  "\" to monitor (metrics: " + known + ")");
+    }
+    result.improved = improves(monitored->second);
+    if (result.improved) {
+      history_.best_epoch = epoch_;
+      history_.best_value = monitored->second;
+      bad_epochs_ = 0;
+      if (options_.restore_best) best_state_ = copy_of(model_.state_dict());
+    } else {
+      ++bad_epochs_;
+    }
+    if (auto* plateau = dynamic_cast<optim::ReduceLROnPlateau*>(scheduler_)) {
+      plateau->step(monitored->second);
+    } else if (auto* lr_scheduler = dynamic_cast<optim::LRScheduler*>(scheduler_)) {
+      lr_scheduler->step();
+    }
+    ++epoch_;
+    result.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    history_.epochs.push_back(result);
+    if (!options_.checkpoint_dir.empty()) save_checkpoint();
+    for (const auto& callback : callbacks_) callback->on_epoch_end(result);
+    if (options_.patience > 0 && bad_epochs_ >= options_.patience) {
+      history_.stopped_early = true;
+      break;
+    }
+  }
+  if (options_.restore_best && !best_state_.empty()) model_.load_state_dict(best_state_);
+  return history_;
+}
+
+std::vector<Tensor> Trainer::predict(const Tensor& x) {
+  const bool was_training = model_.is_training();
+  model_.eval();
+  NoGradGuard no_grad;
+  std::vector<Tensor> outputs = outputs_over(forward_, x, tasks_.size(), options_.batch_size);
+  model_.train(was_training);
+  return outputs;
+}
+
+std::map<std::string, double> Trainer::evaluate(const data::TensorDataset& dataset,
+                                                const std::string& prefix) {
+  check_dataset(dataset, "evaluation");
+  const std::vector<Tensor> outputs = predict(dataset.tensors()[0]);
+  std::map<std::string, double> metrics;
+  double total = 0;
+  NoGradGuard no_grad;
+  for (size_t t = 0; t < tasks_.size(); ++t) {
+    const Task& task = tasks_[t];
+    const Tensor& target = dataset.tensors()[t + 1];
+    // Mean-reduced losses over the whole set: the mean over every sample.
+    const double loss = models::task_loss(task, outputs[t], target).item();
+    const std::string name = prefix + "/" + task.name;
+    metrics[name + "/loss"] = loss;
+    total += loss;
+    if (task.type == TaskType::regression) {
+      metrics[name + "/rmse"] = std::sqrt(loss);
+    } else {
+      metrics[name + "/accuracy"] = accuracy_of(task, outputs[t], target);
+    }
+  }
+  metrics[prefix + "/loss"] = total;
+  return metrics;
+}
+
+// A checkpoint is a folder: model.safetensors, optimizer.safetensors and trainer.safetensors
+// (epoch, step, early-stopping state, best weights, random state). It is written whole into
+// "<dir>.tmp" and then swapped in by two renames, so a crash never leaves a mix of epochs:
+// resume() falls back to "<dir>.old" if it struck between the renames.
+void Trainer::save_checkpoint() const {
+  const fs::path dir(options_.checkpoint_dir);
+  const fs::path staging = dir.string() + ".tmp", old = dir.string() + ".old";
+  std::error_code error;
+  fs::remove_all(staging, error);
+  fs::create_directories(staging, error);
+  if (error) {
+    throw Error("Trainer: cannot create checkpoint folder " + staging.string() + ": " +
+                error.message());
+  }
+  model_.save((staging / "model.safetensors").string());
+  optim::save_state((staging / "optimizer.safetensors").string(), optimizer_, scheduler_);
+  nn::NamedTensors best;
+  for (const auto& [name, tensor] : best_state_) best.emplace_back("best." + name, tensor);
+  save_safetensors((staging / "trainer.safetensors").string(), best,
+                   {{"format", kCheckpointFormat},
+                    {"tasks", join_names(tasks_)},
+                    {"epoch", std::to_string(epoch_)},
+                    {"step", std::to_string(step_)},
+                    {"bad_epochs", std::to_string(bad_epochs_)},
+                    {"best_epoch", std::to_string(history_.best_epoch)},
+                    {"best_value", optim::detail::format_number(history_.best_value)},
+                    {"monitor", options_.monitor},
+                    {"random_state", random_state()}});
+  fs::remove_all(old, error);
+  if (fs::exists(dir)) fs::rename(dir, old, error);
+  if (!error) fs::rename(staging, dir, error);
+  if (error) {
+    throw Error("Trainer: cannot move checkpoint " + staging.string() + " to " + dir.string() +
+                ": " + error.message());
+  }
+  fs::remove_all(old, error);
+}
+
+void Trainer::resume() {
+  if (options_.checkpoint_dir.empty()) throw Error("Trainer::resume: no checkpoint_dir set");
+  fs::path dir(options_.checkpoint_dir);
+  if (!fs::exists(dir / "trainer.safetensors") && fs::exists(dir.string() + ".old")) {
+    dir = dir.string() + ".old";  // the run stopped between the two renames of a save
+  }
+  const std::string state_path = (dir / "trainer.safetensors").string();
+  if (!fs::exists(state_path)) {
+    throw Error("Trainer::resume: no checkpoint in " + options_.checkpoint_dir);
+  }
+  const SafetensorsFile state = load_safetensors(state_path);
+  const auto value = [&](const std::string& key) -> const std::string& {
+    const auto found = state.metadata.find(key);
+    if (found == state.metadata.end()) {
+      throw Error("Trainer::resume: " + state_path + ": metadata \"" + key + "\" is missing");
+    }
+    return found->second;
+  };
+  if (value("format") != kCheckpointFormat) {
+    throw Error("Trainer::resume: " + state_path + " is not an ember trainer checkpoint");
+  }
+  if (value("tasks") != join_names(tasks_)) {
+    throw Error("Trainer::resume: the checkpoint's tasks (" + value("tasks") +
+                ") differ from this trainer's (" + join_names(tasks_) + ")");
+  }
+  const auto count = [&](const std::string& key) {
+    return static_cast<int64_t>(parse_number(state_path, key, value(key)));
+  };
+  nn::NamedTensors best;
+  for (const auto& [name, tensor] : state.tensors) {
+    if (name.rfind("best.", 0) != 0) {
+      throw Error("Trainer::resume: " + state_path + ": unexpected tensor \"" + name + "\"");
+    }
+    best.emplace_back(name.substr(5), tensor);
+  }
+  const int64_t epoch = count("epoch"), step = count("step"), bad_epochs = count("bad_epochs"),
+                best_epoch = count("best_epoch");
+  const double best_value = parse_number(state_path, "best_value", value("best_value"));
+  const std::string& random = value("random_state");
+
+  // All or nothing: if a later part does not fit, the earlier ones are put back.
+  const nn::NamedTensors previous_model = copy_of(model_.state_dict());
+  const std::string previous_random = random_state();
+  set_random_state(random);
+  try {
+    model_.load((dir / "model.safetensors").string());
+    optim::load_state((dir / "optimizer.safetensors").string(), optimizer_, scheduler_);
+  } catch (...) {
+    model_.load_state_dict(previous_model);
+    set_random_state(previous_random);
+    throw;
+  }
+  epoch_ = epoch;
+  step_ = step;
+  bad_epochs_ = bad_epochs;
+  history_ = History{};
+  history_.best_epoch = best_epoch;
+  history_.best_value = best_value;
+  options_.monitor = value("monitor");
+  best_state_ = std::move(best);
+}
+
+}  // namespace ember::train
