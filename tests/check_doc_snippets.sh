@@ -50,12 +50,16 @@ for page in docs/*.md; do [ -e "$page" ] && markdown+=("$page"); done
 : >"$work/index"
 : >"$work/problems"
 awk -v work="$work" '
-  function problem(line, what) { print FILENAME ":" line ": " what >> (work "/problems") }
+  function problem(where, what) { print where ": " what >> (work "/problems") }
   function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t]+$/, "", s); return s }
-  function end_of_file(name) {
-    if (fence == "cpp" || in_context) print name ": ends inside a snippet or its comment" >> (work "/problems")
-    if (pending) print name ":" marker_line ": snippet comment not followed by a ```cpp fence" >> (work "/problems")
-    fence = ""; pending = 0; in_context = 0
+  function unused_marker(file) {
+    problem(file ":" marker_line, "snippet comment not followed by a ```cpp fence")
+    pending = 0
+  }
+  function end_of_file(file) {
+    if (fence == "cpp" || in_context) problem(file, "ends inside a snippet or its comment")
+    if (pending) unused_marker(file)
+    fence = ""; in_context = 0
   }
   FNR == 1 && NR > 1 { end_of_file(previous) }
   { previous = FILENAME }
@@ -73,16 +77,17 @@ awk -v work="$work" '
   }
   fence == "other" { if ($0 ~ /^[ \t]*```[ \t]*$/) fence = ""; next }
   /^[ \t]*<!--[ \t]*snippet:/ {
-    if (pending) problem(marker_line, "snippet comment not followed by a ```cpp fence")
+    if (pending) unused_marker(FILENAME)
     spec = $0
     sub(/^[ \t]*<!--[ \t]*snippet:[ \t]*/, "", spec)
     single_line = sub(/[ \t]*-->[ \t]*$/, "", spec)
     split(trim(spec), words, /[ \t]+/)
     mode = words[1]; argument = (2 in words) ? words[2] : "-"
     if (mode != "file" && mode != "excerpt" && mode != "declarations" && mode != "statements") {
-      problem(FNR, "unknown snippet kind \"" mode "\" (file, excerpt, declarations, statements)")
+      problem(FILENAME ":" FNR, "unknown snippet kind \"" mode "\"" \
+              " (file, excerpt, declarations, statements)")
     } else if ((mode == "file" || mode == "excerpt") && (argument == "-" || !single_line)) {
-      problem(FNR, "\"" mode "\" takes a path and no context, on one line")
+      problem(FILENAME ":" FNR, "\"" mode "\" takes a path and no context, on one line")
     }
     count++
     context_file = work "/" count ".context"
@@ -97,8 +102,8 @@ awk -v work="$work" '
     indent = match(opening, /```/) - 1
     language = trim(substr(opening, indent + 4))
     if (language != "cpp" && language != "c++") {
-      if (pending) problem(marker_line, "snippet comment not followed by a ```cpp fence")
-      pending = 0; fence = "other"; next
+      if (pending) unused_marker(FILENAME)
+      fence = "other"; next
     }
     if (!pending) {
       count++
@@ -114,9 +119,7 @@ awk -v work="$work" '
            context_line >> (work "/index")
     next
   }
-  pending && trim($0) != "" {
-    problem(marker_line, "snippet comment not followed by a ```cpp fence"); pending = 0
-  }
+  pending && trim($0) != "" { unused_marker(FILENAME) }
   END { end_of_file(previous) }
 ' "${markdown[@]}"
 
@@ -163,6 +166,9 @@ checked=0
 while IFS=$'\t' read -r id file line mode argument _; do
   checked=$((checked + 1))
   where="$file:$((line - 1))"  # the fence line
+  case "$mode" in
+    file | excerpt) [ "$argument" = - ] && continue ;;  # reported as a problem already
+  esac
   case "$mode" in
     file)
       if [ ! -f "$argument" ]; then
