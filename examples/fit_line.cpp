@@ -1,7 +1,4 @@
-// The README's example: fit y = 2·x0 - x1 + 0.5·x2 + 0.3 with plain gradient descent, using
-// nothing but tensors and autograd.
-
-#include <cstdio>
+// Fits y = 2·x0 - x1 + 0.5·x2 + 0.3 by gradient descent, with nothing but tensors and autograd.
 #include <iostream>
 
 #include <ember/ember.h>
@@ -19,7 +16,7 @@ int main() {
     NoGradGuard no_grad;  // the update itself is not part of the graph
     w.add_(w.grad(), -0.1f).set_grad({});
     b.add_(b.grad(), -0.1f).set_grad({});
-    if (step % 20 == 0) std::printf("step %3d  loss %.6f\n", step, loss.item());
   }
-  std::cout << "w = " << w << "\nb = " << b << "\n";
+  std::cout << "w = " << w << "\n";  // w = tensor([ 2.0000, -1.0000,  0.5000], requires_grad=True)
+  std::cout << "b = " << b << "\n";  // b = tensor(0.3000, requires_grad=True)
 }

@@ -125,39 +125,66 @@ std::string header_name(std::string_view field) {
   return std::string(field);
 }
 
-void check_delimiter(char delimiter) {
-  const bool in_numbers = std::isalnum(static_cast<unsigned char>(delimiter)) ||
-                          (delimiter != '\0' && std::strchr(".+-\"", delimiter) != nullptr);
-  const bool ends_line = delimiter == '\n' || delimiter == '\r' || delimiter == '\0';
-  if (in_numbers || ends_line) {
-    const std::string shown = std::isprint(static_cast<unsigned char>(delimiter))
-                                  ? "'" + std::string(1, delimiter) + "'"
-                                  : "with code " + std::to_string(int(delimiter));
-    fail("delimiter " + shown + " cannot separate numbers");
+// A character shown in an error message: quoted when printable, else by its code.
+std::string shown(char c) {
+  return std::isprint(static_cast<unsigned char>(c)) ? "'" + std::string(1, c) + "'"
+                                                     : "with code " + std::to_string(int(c));
+}
+
+// Whether c can occur in a number or around a quoted header name, or ends a line.
+bool clashes_with_numbers(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         (c != '\0' && std::strchr(".+-\"", c) != nullptr) || c == '\n' || c == '\r' || c == '\0';
+}
+
+void check_options(const CsvOptions& options) {
+  if (clashes_with_numbers(options.delimiter)) {
+    fail("delimiter " + shown(options.delimiter) + " cannot separate numbers");
+  }
+  if (options.skip_rows < 0) {
+    fail("skip_rows must be >= 0, got " + std::to_string(options.skip_rows));
+  }
+  if (options.comment != '\0') {
+    if (clashes_with_numbers(options.comment)) {
+      fail("comment character " + shown(options.comment) + " can occur in numbers or ends lines");
+    }
+    if (options.comment == options.delimiter) {
+      fail("comment character " + shown(options.comment) + " is also the delimiter");
+    }
   }
 }
 
 }  // namespace
 
-CsvTable read_csv(const std::string& path, bool has_header, char delimiter) {
-  check_delimiter(delimiter);
+CsvTable read_csv(const std::string& path, const CsvOptions& options) {
+  check_options(options);
   const std::string text = read_text(path);
   std::string_view rest = text;
   if (rest.starts_with("\xEF\xBB\xBF")) rest.remove_prefix(3);  // UTF-8 byte order mark
 
   CsvTable table;
   std::vector<float> values;
-  bool header_pending = has_header;
+  bool header_pending = options.has_header;
   size_t columns = 0;  // fixed by the header or the first row
   int64_t rows = 0;
+  int64_t skipped = 0;  // lines with content dropped by skip_rows or as comments
   for (int64_t line_number = 1; !rest.empty(); ++line_number) {
     const size_t newline = rest.find('\n');
     std::string_view line = rest.substr(0, newline);
     rest.remove_prefix(newline == std::string_view::npos ? rest.size() : newline + 1);
     if (line.ends_with('\r')) line.remove_suffix(1);
-    if (trim(line).empty()) continue;
+    const bool blank = trim(line).empty();
+    if (line_number <= options.skip_rows) {
+      skipped += blank ? 0 : 1;
+      continue;
+    }
+    if (options.comment != '\0') line = line.substr(0, line.find(options.comment));
+    if (trim(line).empty()) {
+      skipped += blank ? 0 : 1;
+      continue;
+    }
 
-    const std::vector<std::string_view> fields = split(line, delimiter);
+    const std::vector<std::string_view> fields = split(line, options.delimiter);
     const auto at_line = [&] { return path + ":" + std::to_string(line_number) + ": "; };
     if (header_pending) {
       for (std::string_view field : fields) table.columns.push_back(header_name(field));
@@ -165,7 +192,7 @@ CsvTable read_csv(const std::string& path, bool has_header, char delimiter) {
       header_pending = false;
       continue;
     }
-    if (rows == 0 && !has_header) columns = fields.size();
+    if (rows == 0 && !options.has_header) columns = fields.size();
     if (fields.size() != columns) {
       fail(at_line() + "expected " + std::to_string(columns) + " fields, found " +
            std::to_string(fields.size()));
@@ -179,9 +206,18 @@ CsvTable read_csv(const std::string& path, bool has_header, char delimiter) {
     }
     ++rows;
   }
-  if (header_pending) fail(path + ": expected a header line, but the file is empty");
+  if (header_pending) {
+    fail(path + ": expected a header line, but the file " +
+         (skipped == 0 ? std::string("is empty")
+                       : "has none after its " + std::to_string(skipped) +
+                             " skipped lines (skip_rows and comments)"));
+  }
   table.values = tensor(values, Shape{rows, static_cast<int64_t>(columns)});
   return table;
+}
+
+CsvTable read_csv(const std::string& path, bool has_header, char delimiter) {
+  return read_csv(path, CsvOptions{.has_header = has_header, .delimiter = delimiter});
 }
 
 }  // namespace ember::data

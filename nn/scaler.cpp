@@ -31,8 +31,10 @@ StandardScaler& StandardScaler::fit(const Tensor& x) {
       const double deviation = values[n * features + f] - mean;
       squares += deviation * deviation;
     }
+    // With one row and `unbiased`, the divisor is 0; that feature is constant, scale 1.
+    const int64_t divisor = options_.unbiased ? rows - 1 : rows;
     const auto standard_deviation =
-        static_cast<float>(std::sqrt(squares / static_cast<double>(rows)));
+        divisor == 0 ? 0.f : static_cast<float>(std::sqrt(squares / static_cast<double>(divisor)));
     means[static_cast<size_t>(f)] = static_cast<float>(mean);
     // A constant feature would divide by zero; scale 1 leaves it centred (scikit-learn too).
     // Tested on the values themselves: the rounded std of equal floats need not be exactly 0.
@@ -54,6 +56,16 @@ Tensor StandardScaler::fit_transform(const Tensor& x) { return fit(x).transform(
 Tensor StandardScaler::inverse_transform(const Tensor& x) const {
   check_features(x, "inverse_transform");
   return x * scale_ + mean_;
+}
+
+Tensor StandardScaler::inverse_transform_std(const Tensor& s) const {
+  check_features(s, "inverse_transform_std");
+  return s * scale_;
+}
+
+Tensor StandardScaler::inverse_transform_var(const Tensor& v) const {
+  check_features(v, "inverse_transform_var");
+  return v * (scale_ * scale_);
 }
 
 int64_t StandardScaler::num_features() const {

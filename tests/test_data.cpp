@@ -378,6 +378,89 @@ TEST_CASE("read_csv rejects truncated and corrupt gzip files", "[data]") {
   CHECK_THROWS_WITH(data::read_csv(corrupt), Contains(corrupt + ": corrupt gzip data"));
 }
 
+TEST_CASE("read_csv with skip_rows drops the first lines, blank or not, before the header",
+          "[data]") {
+  TempDir dir;
+  const std::string path =
+      write_text(dir.file("table.csv"), "House prices, 1990\n\nsource: census\na,b\n1,2\n3,4\n");
+  // Unskipped, the title would be the header and "source: census" a row one field short.
+  CHECK_THROWS_WITH(data::read_csv(path), "read_csv: " + path + ":3: expected 2 fields, found 1");
+  const data::CsvTable table = data::read_csv(path, {.skip_rows = 3});
+  CHECK(table.columns == std::vector<std::string>{"a", "b"});
+  CHECK(table.values.to_vector() == std::vector<float>{1.f, 2.f, 3.f, 4.f});
+  // Without a header, the skipped lines are gone and the rest is data.
+  const data::CsvTable headerless = data::read_csv(path, {.has_header = false, .skip_rows = 4});
+  CHECK(headerless.columns.empty());
+  CHECK(headerless.values.shape() == Shape{2, 2});
+  // Skipping every line leaves no rows; skipping beyond the end is the same.
+  CHECK(data::read_csv(path, {.has_header = false, .skip_rows = 6}).values.shape() == Shape{0, 0});
+  CHECK(data::read_csv(path, {.has_header = false, .skip_rows = 100}).values.shape() ==
+        Shape{0, 0});
+}
+
+TEST_CASE("read_csv with a comment character skips comment lines and trailing comments", "[data]") {
+  TempDir dir;
+  const std::string path =
+      write_text(dir.file("table.csv"),
+                 "# made by hand\n a,b # names\n1,2\n  # an indented comment\n3,4# outlier\r\n#\n");
+  const data::CsvTable table = data::read_csv(path, {.comment = '#'});
+  CHECK(table.columns == std::vector<std::string>{"a", "b"});
+  CHECK(table.values.to_vector() == std::vector<float>{1.f, 2.f, 3.f, 4.f});
+  // Without the option '#' is an ordinary character: the first line is the header.
+  CHECK(data::read_csv(write_text(dir.file("plain.csv"), "# a,b\n1,2\n")).columns ==
+        std::vector<std::string>{"# a", "b"});
+  // With another delimiter and comment character, and together with skip_rows.
+  const std::string semicolons =
+      write_text(dir.file("table.ssv"), "title\n% note\na;b\n5;6 % trailing\n");
+  const data::CsvTable both =
+      data::read_csv(semicolons, {.delimiter = ';', .skip_rows = 1, .comment = '%'});
+  CHECK(both.columns == std::vector<std::string>{"a", "b"});
+  CHECK(both.values.to_vector() == std::vector<float>{5.f, 6.f});
+}
+
+TEST_CASE("read_csv errors name the file's own line numbers after skipped and comment lines",
+          "[data]") {
+  TempDir dir;
+  const std::string text = "title\nnotes\n# comment\na,b\n\n1,2 # fine\n# comment\n3,x\n";
+  const std::string path = write_text(dir.file("table.csv"), text);
+  CHECK_THROWS_WITH(data::read_csv(path, {.skip_rows = 2, .comment = '#'}),
+                    "read_csv: " + path + ":8: column 2 ('b'): 'x' is not a number");
+  const std::string gzip = write_gzip(dir.file("table.csv.gz"), text);
+  CHECK_THROWS_WITH(data::read_csv(gzip, {.skip_rows = 2, .comment = '#'}),
+                    "read_csv: " + gzip + ":8: column 2 ('b'): 'x' is not a number");
+  const std::string short_row = write_text(dir.file("short.csv"), "t\n# c\na,b\n1,2\n3 # ,4\n");
+  CHECK_THROWS_WITH(data::read_csv(short_row, {.skip_rows = 1, .comment = '#'}),
+                    "read_csv: " + short_row + ":5: expected 2 fields, found 1");
+}
+
+TEST_CASE("read_csv without a header line after skipped and comment lines names the count",
+          "[data]") {
+  TempDir dir;
+  const std::string path = write_text(dir.file("table.csv"), "title\n\n# only a comment\n");
+  CHECK_THROWS_WITH(data::read_csv(path, {.skip_rows = 1, .comment = '#'}),
+                    "read_csv: " + path +
+                        ": expected a header line, but the file has none after its 2 skipped "
+                        "lines (skip_rows and comments)");
+  CHECK_THROWS_WITH(data::read_csv(path, {.skip_rows = 5}),
+                    Contains("the file has none after its 2 skipped lines"));
+}
+
+TEST_CASE("read_csv rejects a negative skip_rows and comment characters that clash", "[data]") {
+  TempDir dir;
+  const std::string path = write_text(dir.file("table.csv"), "1,2\n");
+  CHECK_THROWS_WITH(data::read_csv(path, {.skip_rows = -1}),
+                    "read_csv: skip_rows must be >= 0, got -1");
+  for (char comment : {'1', 'e', '.', '-', '+', '"', '\n', '\r'}) {
+    CHECK_THROWS_WITH(
+        data::read_csv(path, {.has_header = false, .comment = comment}),
+        Contains("comment character") && Contains("can occur in numbers or ends lines"));
+  }
+  CHECK_THROWS_WITH(data::read_csv(path, {.comment = ','}),
+                    "read_csv: comment character ',' is also the delimiter");
+  CHECK_THROWS_WITH(data::read_csv(path, {.delimiter = '\t', .comment = '\t'}),
+                    "read_csv: comment character with code 9 is also the delimiter");
+}
+
 // -- train_test_split --------------------------------------------------------------------------
 
 TEST_CASE("train_test_split puts ceil(fraction * N) rows in the test set", "[data]") {
@@ -500,4 +583,97 @@ TEST_CASE("StandardScaler rejects use before fit, bad shapes and feature count m
                     Contains("expected x of shape [..., 3]") && Contains("got [2, 2]"));
   CHECK_THROWS_WITH(scaler.inverse_transform(scalar_tensor(1.f)), Contains("got []"));
   CHECK(scaler.transform(zeros({3})).shape() == Shape{3});
+}
+
+TEST_CASE("StandardScaler with unbiased divides by N - 1, like torch.std", "[data]") {
+  // Python's statistics module (exact rational arithmetic, then one rounding):
+  //   import statistics as st
+  //   [st.stdev(c) for c in ([1.5, 3.25, -0.75, 2], [-2, 0.5, 4, 1])]
+  //     -> [1.6708281379802852, 2.462214450449026]       (sample, N - 1)
+  //   [st.pstdev(c) for c in (...)]
+  //     -> [1.4469796128487782, 2.1323402636539974]      (population, N)
+  const Tensor x = tensor({1.5f, -2.f, 3.25f, 0.5f, -0.75f, 4.f, 2.f, 1.f}, Shape{4, 2});
+  data::StandardScaler sample({.unbiased = true}), population;
+  CHECK(sample.options().unbiased);
+  CHECK_FALSE(population.options().unbiased);
+  sample.fit(x);
+  population.fit(x);
+  CHECK(sample.mean().to_vector() == std::vector<float>{1.5f, 0.875f});
+  const std::vector<float> sample_scale = sample.scale().to_vector();
+  CHECK(sample_scale[0] == Approx(1.6708281379802852).epsilon(1e-6));
+  CHECK(sample_scale[1] == Approx(2.462214450449026).epsilon(1e-6));
+  const std::vector<float> population_scale = population.scale().to_vector();
+  CHECK(population_scale[0] == Approx(1.4469796128487782).epsilon(1e-6));
+  CHECK(population_scale[1] == Approx(2.1323402636539974).epsilon(1e-6));
+  // Transformed with N - 1, each feature's sample variance is 1.
+  const std::vector<float> variances = sample.transform(x).var({0}, true).to_vector();
+  CHECK(variances[0] == Approx(1.f).epsilon(1e-6));
+  CHECK(variances[1] == Approx(1.f).epsilon(1e-6));
+}
+
+TEST_CASE("StandardScaler with unbiased on one row gives every feature scale 1", "[data]") {
+  data::StandardScaler scaler({.unbiased = true});
+  scaler.fit(tensor({3.f, -4.f}, Shape{1, 2}));
+  CHECK(scaler.scale().to_vector() == std::vector<float>{1.f, 1.f});
+  CHECK(scaler.transform(tensor({3.f, -4.f}, Shape{1, 2})).to_vector() ==
+        std::vector<float>{0.f, 0.f});
+}
+
+TEST_CASE("StandardScaler inverse-transforms a std by scale and a variance by scale squared",
+          "[data]") {
+  // Scales 2 and 5, as in the first StandardScaler test: x = z · scale + mean, so a spread
+  // of z maps to std(x) = std(z) · scale, var(x) = var(z) · scale², whatever the mean.
+  const Tensor train = tensor({2, 0, 4, 0, 4, 0, 4, 0, 5, 10, 5, 10, 7, 10, 9, 10}, Shape{8, 2});
+  data::StandardScaler scaler;
+  scaler.fit(train);
+  CHECK(scaler.inverse_transform_std(tensor({1.f, 0.5f, 2.f, 0.f}, Shape{2, 2})).to_vector() ==
+        std::vector<float>{2.f, 2.5f, 4.f, 0.f});
+  CHECK(scaler.inverse_transform_var(tensor({1.f, 0.5f, 2.f, 0.f}, Shape{2, 2})).to_vector() ==
+        std::vector<float>{4.f, 12.5f, 8.f, 0.f});
+  // Any leading dims, like transform.
+  CHECK(scaler.inverse_transform_var(ones({3, 1, 2})).shape() == Shape{3, 1, 2});
+
+  // The statistics of inverse-transformed samples agree with the transformed statistics.
+  manual_seed(0);
+  const Tensor z = randn({1000, 2});
+  const Tensor x = scaler.inverse_transform(z);
+  const Tensor z_var = z.var({0}, true), x_var = x.var({0}, true);
+  const std::vector<float> var_back = scaler.inverse_transform_var(z_var).to_vector();
+  const std::vector<float> std_back = scaler.inverse_transform_std(sqrt(z_var)).to_vector();
+  const std::vector<float> var_x = x_var.to_vector(), std_x = sqrt(x_var).to_vector();
+  for (int f = 0; f < 2; ++f) {
+    CHECK(var_back[f] == Approx(var_x[f]).epsilon(1e-5));
+    CHECK(std_back[f] == Approx(std_x[f]).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("StandardScaler inverse_transform_std and _var are differentiable in their input",
+          "[data]") {
+  data::StandardScaler scaler;
+  scaler.fit(tensor({2, 0, 4, 0, 4, 0, 4, 0, 5, 10, 5, 10, 7, 10, 9, 10}, Shape{8, 2}));
+  // d/ds sum(s · scale) = scale; d/dv sum(v · scale²) = scale².
+  const Tensor s = ones({3, 2}, true), v = ones({3, 2}, true);
+  scaler.inverse_transform_std(s).sum().backward();
+  scaler.inverse_transform_var(v).sum().backward();
+  CHECK(s.grad().to_vector() == std::vector<float>{2.f, 5.f, 2.f, 5.f, 2.f, 5.f});
+  CHECK(v.grad().to_vector() == std::vector<float>{4.f, 25.f, 4.f, 25.f, 4.f, 25.f});
+}
+
+TEST_CASE("StandardScaler inverse_transform_std and _var reject use before fit and wrong shapes",
+          "[data]") {
+  data::StandardScaler scaler;
+  CHECK_THROWS_WITH(scaler.inverse_transform_std(ones({2})),
+                    "StandardScaler::inverse_transform_std: the scaler is not fitted; call fit "
+                    "first");
+  CHECK_THROWS_WITH(scaler.inverse_transform_var(ones({2})),
+                    "StandardScaler::inverse_transform_var: the scaler is not fitted; call fit "
+                    "first");
+  scaler.fit(ones({4, 3}));
+  CHECK_THROWS_WITH(
+      scaler.inverse_transform_std(ones({2, 2})),
+      Contains("inverse_transform_std: expected x of shape [..., 3]") && Contains("got [2, 2]"));
+  CHECK_THROWS_WITH(
+      scaler.inverse_transform_var(scalar_tensor(1.f)),
+      Contains("inverse_transform_var: expected x of shape [..., 3]") && Contains("got []"));
+  CHECK_THROWS_WITH(scaler.inverse_transform_var(Tensor()), Contains("undefined"));
 }
