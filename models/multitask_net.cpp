@@ -18,11 +18,8 @@ void append_activation(nn::Sequential& trunk, const std::string& name) {
     trunk.push_back(nn::GELU());
   } else if (name == "sigmoid") {
     trunk.push_back(nn::Sigmoid());
-  } else if (name == "leaky_relu") {
-    trunk.push_back(nn::LeakyReLU());
   } else {
-    throw Error("MultiTaskNet: unknown activation \"" + name +
-                "\" (relu, tanh, gelu, sigmoid, leaky_relu)");
+    trunk.push_back(nn::LeakyReLU());
   }
 }
 
@@ -36,6 +33,12 @@ const MultiTaskNetConfig& checked(const MultiTaskNetConfig& config) {
   }
   if (!(config.dropout >= 0.f && config.dropout < 1.f)) {
     throw Error("MultiTaskNet: dropout must be in [0, 1), got " + std::to_string(config.dropout));
+  }
+  const std::set<std::string> activations = {"gelu", "leaky_relu", "relu", "sigmoid", "tanh"};
+  if (!activations.count(config.activation)) {
+    std::string known;
+    for (const std::string& name : activations) known += (known.empty() ? "" : ", ") + name;
+    throw Error("MultiTaskNet: unknown activation \"" + config.activation + "\" (" + known + ")");
   }
   if (config.tasks.empty()) throw Error("MultiTaskNet: no tasks given");
   std::set<std::string> names;

@@ -18,7 +18,7 @@ struct MultiTaskNetConfig {
   std::vector<int64_t> hidden = {};  // trunk widths; empty: heads read the inputs
   std::string activation = "relu";   // relu, tanh, gelu, sigmoid or leaky_relu
   float dropout = 0.f;               // after every trunk activation (0: none)
-  std::vector<Task> tasks;           // one head per task, named after it
+  std::vector<Task> tasks{};         // one head per task, named after it
 };
 
 /// x [B, F] -> trunk [B, hidden.back()] -> one output per task: [B, 1] for regression and

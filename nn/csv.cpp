@@ -204,6 +204,7 @@ CsvTable read_csv(const std::string& path, const CsvOptions& options) {
       }
       values.push_back(parsed.value);
     }
+    table.lines.push_back(line_number);
     ++rows;
   }
   if (header_pending) {

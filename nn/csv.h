@@ -12,7 +12,8 @@ namespace ember::data {
 /// A numeric table: the column names (empty when read without a header) and the values.
 struct CsvTable {
   std::vector<std::string> columns;
-  Tensor values;  // [rows, columns]
+  Tensor values;                 // [rows, columns]
+  std::vector<int64_t> lines{};  // the file's line number (from 1) of each row
 };
 
 /// How read_csv reads a file. Every field has a default, so options are written with

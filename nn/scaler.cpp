@@ -4,9 +4,27 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ember::data {
+
+StandardScaler::StandardScaler(Tensor mean, Tensor scale)
+    : mean_(std::move(mean)), scale_(std::move(scale)) {
+  const bool vectors = mean_.defined() && scale_.defined() && mean_.dim() == 1 &&
+                       mean_.shape() == scale_.shape() && mean_.numel() >= 1;
+  if (!vectors) {
+    throw Error("StandardScaler: mean and scale must both be [F] with F >= 1, got " +
+                (mean_.defined() ? to_string(mean_.shape()) : std::string("undefined")) + " and " +
+                (scale_.defined() ? to_string(scale_.shape()) : std::string("undefined")));
+  }
+  for (float value : scale_.to_vector()) {
+    if (!(value > 0.f) || !std::isfinite(value)) {
+      throw Error("StandardScaler: every scale must be positive and finite, got " +
+                  std::to_string(value));
+    }
+  }
+}
 
 StandardScaler& StandardScaler::fit(const Tensor& x) {
   if (!x.defined() || x.dim() != 2 || x.size(0) == 0) {

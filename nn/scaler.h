@@ -22,6 +22,9 @@ struct StandardScalerOptions {
 class StandardScaler {
  public:
   explicit StandardScaler(const StandardScalerOptions& options = {}) : options_(options) {}
+  /// A scaler already fitted: the `mean` and `scale` [F] another one learned (to restore a
+  /// saved one). Throws Error unless both are [F] with F >= 1 and every scale is positive.
+  StandardScaler(Tensor mean, Tensor scale);
 
   /// Learns each feature's mean and standard deviation from x [N, F], N >= 1: the
   /// population std (divided by N, as scikit-learn), or with `unbiased` the sample std

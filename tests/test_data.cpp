@@ -406,6 +406,7 @@ TEST_CASE("read_csv with a comment character skips comment lines and trailing co
   const data::CsvTable table = data::read_csv(path, {.comment = '#'});
   CHECK(table.columns == std::vector<std::string>{"a", "b"});
   CHECK(table.values.to_vector() == std::vector<float>{1.f, 2.f, 3.f, 4.f});
+  CHECK(table.lines == std::vector<int64_t>{3, 5});  // each row's line in the file
   // Without the option '#' is an ordinary character: the first line is the header.
   CHECK(data::read_csv(write_text(dir.file("plain.csv"), "# a,b\n1,2\n")).columns ==
         std::vector<std::string>{"# a", "b"});
@@ -676,4 +677,17 @@ TEST_CASE("StandardScaler inverse_transform_std and _var reject use before fit a
       scaler.inverse_transform_var(scalar_tensor(1.f)),
       Contains("inverse_transform_var: expected x of shape [..., 3]") && Contains("got []"));
   CHECK_THROWS_WITH(scaler.inverse_transform_var(Tensor()), Contains("undefined"));
+}
+
+TEST_CASE("a StandardScaler restored from its statistics transforms like the fitted one",
+          "[data]") {
+  const Tensor x = tensor({1.f, 10.f, 3.f, 20.f, 5.f, 60.f}, {3, 2});
+  data::StandardScaler fitted;
+  fitted.fit(x);
+  const data::StandardScaler restored(fitted.mean(), fitted.scale());
+  CHECK(restored.transform(x).to_vector() == fitted.transform(x).to_vector());
+  CHECK_THROWS_WITH(data::StandardScaler(zeros({2}), zeros({3})),
+                    "StandardScaler: mean and scale must both be [F] with F >= 1, got [2] and [3]");
+  CHECK_THROWS_WITH(data::StandardScaler(zeros({2}), tensor({1.f, 0.f})),
+                    "StandardScaler: every scale must be positive and finite, got 0.000000");
 }

@@ -1,4 +1,6 @@
 #include <ember/ember.h>
+#include <ember/train/progress.h>
+#include <ember/train/run_logger.h>
 #include <ember/train/trainer.h>
 
 #include <catch2/catch.hpp>
@@ -277,4 +279,47 @@ TEST_CASE("the global generator's state round-trips through text") {
   CHECK_THROWS_WITH(set_random_state("12 34"),
                     "set_random_state: not a state from random_state() (5 characters)");
   CHECK(random_state() == before);
+}
+
+TEST_CASE("the run logger writes metrics.csv and TensorBoard events per epoch") {
+  manual_seed(0);
+  const std::string dir = temp_dir("run_logger");
+  const data::TensorDataset train_set = line_data(32), validation = line_data(16);
+  nn::Linear model(2, 1);
+  optim::SGD sgd(model.parameters(), {.lr = 0.1});
+  train::Trainer trainer(model, {models::regression("y")}, sgd, {.epochs = 3, .batch_size = 8});
+  trainer.add_callback(std::make_shared<train::RunLogger>(dir));
+  const train::History history = trainer.fit(train_set, &validation);
+  const data::CsvTable csv = data::read_csv(dir + "/metrics.csv");
+  CHECK(csv.columns == std::vector<std::string>{"epoch", "lr", "train/loss", "train/y/loss",
+                                                "val/loss", "val/y/loss", "val/y/rmse", "seconds"});
+  REQUIRE(csv.values.size(0) == 3);
+  REQUIRE(history.epochs.size() == 3);
+  const std::vector<float> values = csv.values.to_vector();
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    CHECK(values[epoch * 8] == static_cast<float>(epoch + 1));
+    CHECK(values[epoch * 8 + 4] ==
+          static_cast<float>(history.epochs[epoch].metrics.at("val/loss")));
+  }
+  int event_files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir + "/tensorboard")) {
+    event_files += entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  }
+  CHECK(event_files == 1);
+}
+
+TEST_CASE("the progress bar formats durations and stays silent off a terminal") {
+  CHECK(train::format_duration(0) == "0:00");
+  CHECK(train::format_duration(59.6) == "1:00");
+  CHECK(train::format_duration(3725) == "1:02:05");
+  std::FILE* file = std::tmpfile();
+  REQUIRE(file != nullptr);
+  train::ProgressBar bar(2, 4, file);
+  CHECK_FALSE(bar.enabled());
+  bar.on_step_end({0, 1, 0.5, {0.5}});
+  bar.on_epoch_end({});
+  CHECK(std::ftell(file) == 0);
+  std::fclose(file);
+  CHECK_THROWS_WITH(train::ProgressBar(2, 0),
+                    "ProgressBar: needs epochs >= 0 and batches_per_epoch >= 1, got 2 and 0");
 }

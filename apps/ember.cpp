@@ -1,0 +1,204 @@
+// The `ember` command: train a multi-task network on a CSV file, then predict and evaluate
+// with the saved model. A thin layer over ember::train (train/run.h): every command is a
+// library call with parsed arguments.
+
+#include <ember/core/error.h>
+#include <ember/nn/csv.h>
+#include <ember/train/run.h>
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+using namespace ember;
+
+namespace {
+
+std::string format_value(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.4f", value);
+  return text;
+}
+
+// One line per task: its test metrics, in name order.
+void print_metrics(const train::TaskMetrics& metrics) {
+  for (const auto& [task, values] : metrics) {
+    std::cout << task << ":";
+    for (const auto& [name, value] : values) std::cout << "  " << name << " " << format_value(value);
+    std::cout << '\n';
+  }
+}
+
+// The columns of `table` named `names`, in that order, as [N, names.size()].
+Tensor columns_of(const data::CsvTable& table, const std::vector<std::string>& names,
+                  const std::string& path) {
+  std::vector<float> picks;
+  for (const std::string& name : names) {
+    const auto found = std::find(table.columns.begin(), table.columns.end(), name);
+    if (found == table.columns.end()) throw Error(path + ": no column '" + name + "' the model reads");
+    picks.push_back(static_cast<float>(found - table.columns.begin()));
+  }
+  return table.values.index_select(1, tensor(picks, {static_cast<int64_t>(picks.size())}));
+}
+
+void write_predictions(std::ostream& out, const train::SavedModel& model,
+                       const std::vector<Tensor>& predictions) {
+  const auto& tasks = model.net.config().tasks;
+  std::string header;
+  for (const models::Task& task : tasks) {
+    header += (header.empty() ? "" : ",") + task.name;
+    if (task.type == models::TaskType::binary) header += "," + task.name + "_p1";
+    for (int64_t c = 0; task.type == models::TaskType::multiclass && c < task.classes; ++c) {
+      header += "," + task.name + "_p" + std::to_string(c);
+    }
+  }
+  out << header << '\n';
+  const int64_t rows = predictions.front().size(0);
+  std::vector<std::vector<float>> values;
+  for (const Tensor& p : predictions) values.push_back(p.to_vector());
+  char text[32];
+  for (int64_t i = 0; i < rows; ++i) {
+    std::string line;
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      const models::Task& task = tasks[t];
+      const auto field = [&](float v, const char* format) {
+        std::snprintf(text, sizeof(text), format, static_cast<double>(v));
+        line += (line.empty() ? "" : ",") + std::string(text);
+      };
+      if (task.type == models::TaskType::regression) {
+        field(values[t][i], "%.7g");
+      } else if (task.type == models::TaskType::binary) {
+        field(values[t][i] > 0.5f ? 1.f : 0.f, "%.0f");
+        field(values[t][i], "%.6f");
+      } else {
+        const float* row = values[t].data() + i * task.classes;
+        field(static_cast<float>(std::max_element(row, row + task.classes) - row), "%.0f");
+        for (int64_t c = 0; c < task.classes; ++c) field(row[c], "%.6f");
+      }
+    }
+    out << line << '\n';
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ember: train multi-task networks on CSV files, then predict and evaluate"};
+  app.require_subcommand(1);
+
+  train::RunOptions run;
+  std::vector<std::string> targets;
+  bool no_scale = false, quiet = false, print_json = false;
+  CLI::App* train_command = app.add_subcommand("train", "train a network on a CSV file");
+  train_command->add_option("data", run.data_path, "CSV file (plain or gzipped), with a header")
+      ->required();
+  train_command
+      ->add_option("--target", targets,
+                   "target column, COL[:regression|binary|classes]; once per task")
+      ->required();
+  train_command->add_option("--features", run.features, "input columns (default: all others)")
+      ->delimiter(',');
+  train_command->add_option("--skip-rows", run.skip_rows, "lines to skip before the header");
+  train_command->add_option("--hidden", run.hidden, "trunk widths, e.g. 64,64")
+      ->delimiter(',')
+      ->capture_default_str();
+  train_command->add_option("--activation", run.activation, "relu, tanh, gelu, sigmoid, leaky_relu")
+      ->capture_default_str();
+  train_command->add_option("--dropout", run.dropout, "dropout after each trunk layer")
+      ->capture_default_str();
+  train_command->add_option("--optimizer", run.optimizer, "sgd, adam or adamw")
+      ->capture_default_str();
+  train_command->add_option("--lr", run.lr, "learning rate")->capture_default_str();
+  train_command->add_option("--weight-decay", run.weight_decay, "weight decay")
+      ->capture_default_str();
+  train_command->add_option("--epochs", run.epochs, "most epochs")->capture_default_str();
+  train_command->add_option("--batch-size", run.batch_size, "rows per step")->capture_default_str();
+  train_command->add_option("--patience", run.patience, "early-stopping patience (0: off)")
+      ->capture_default_str();
+  train_command->add_option("--test-fraction", run.test_fraction, "held out for the metrics")
+      ->capture_default_str();
+  train_command->add_option("--val-fraction", run.validation_fraction,
+                            "of the rest, for early stopping")
+      ->capture_default_str();
+  train_command->add_option("--seed", run.seed, "seeds the split, init, shuffling, dropout")
+      ->capture_default_str();
+  train_command->add_option("--out", run.out_dir, "run folder")->required();
+  train_command->add_flag("--no-scale", no_scale, "do not standardise inputs and targets");
+  train_command->add_flag("--quiet", quiet, "print nothing but errors");
+  train_command->add_flag("--json", print_json, "print metrics.json to stdout");
+
+  std::string model_path, data_path, output_path;
+  int64_t skip_rows = 0;
+  CLI::App* predict_command = app.add_subcommand("predict", "predict with a saved model");
+  predict_command->add_option("model", model_path, "model.safetensors of a run")->required();
+  predict_command->add_option("data", data_path, "CSV file with the model's input columns")
+      ->required();
+  predict_command->add_option("--output,-o", output_path, "CSV file to write (default: stdout)");
+  predict_command->add_option("--skip-rows", skip_rows, "lines to skip before the header");
+
+  CLI::App* evaluate_command = app.add_subcommand("evaluate", "metrics of a saved model");
+  evaluate_command->add_option("model", model_path, "model.safetensors of a run")->required();
+  evaluate_command->add_option("data", data_path, "CSV file with inputs and targets")->required();
+  evaluate_command->add_option("--skip-rows", skip_rows, "lines to skip before the header");
+  evaluate_command->add_flag("--json", print_json, "print the metrics as JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    if (error.get_exit_code() == 0) return app.exit(error);  // --help
+    std::cerr << "ember: " << error.what() << " (see ember --help)\n";
+    return 2;
+  }
+
+  try {
+    if (*train_command) {
+      for (const std::string& target : targets) run.targets.push_back(train::parse_target(target));
+      run.scale = !no_scale;
+      run.progress = !quiet && !print_json;
+      const train::RunReport report = train::train_run(run);
+      if (print_json) {
+        std::cout << report.metrics_json << '\n';
+      } else if (!quiet) {
+        std::cout << "trained " << report.history.epochs.size() << " epochs (best "
+                  << report.history.best_epoch + 1 << ") on " << report.train_rows
+                  << " rows in " << format_value(report.seconds) << " s; test metrics on "
+                  << report.test_rows << " rows:\n";
+        print_metrics(report.test_metrics);
+        std::cout << "run folder: " << run.out_dir << '\n';
+      }
+    } else {
+      train::SavedModel model = train::load_model(model_path);
+      const data::CsvTable table = data::read_csv(data_path, {.skip_rows = skip_rows});
+      const Tensor x = columns_of(table, model.feature_names, data_path);
+      const std::vector<Tensor> predictions = train::predict(model, x);
+      if (*predict_command) {
+        if (output_path.empty()) {
+          write_predictions(std::cout, model, predictions);
+        } else {
+          std::ofstream file(output_path);
+          write_predictions(file, model, predictions);
+          if (!file.flush()) throw Error("cannot write " + output_path);
+        }
+      } else {
+        train::TaskMetrics metrics;
+        const auto& tasks = model.net.config().tasks;
+        for (size_t t = 0; t < tasks.size(); ++t) {
+          const Tensor target = columns_of(table, {tasks[t].name}, data_path).reshape({-1});
+          metrics[tasks[t].name] = train::task_metrics(tasks[t], target, predictions[t]);
+        }
+        if (print_json) {
+          std::cout << train::metrics_json(metrics) << '\n';
+        } else {
+          print_metrics(metrics);
+        }
+      }
+    }
+  } catch (const std::exception& error) {
+    std::cerr << "ember: " << error.what() << '\n';
+    return 1;
+  }
+  return 0;
+}
