@@ -177,6 +177,25 @@ TEST_CASE("calibration matches NumPy: ECE and every reliability bin", "[train][m
   }
 }
 
+TEST_CASE("calibration bins are (lower, upper]: a confidence on an edge joins the lower bin",
+          "[train][metrics]") {
+  // Confidences 0.5, 0.75, 1 and 0.625 in 4 bins: (0.25, 0.5] gets 0.5 (right),
+  // (0.5, 0.75] gets 0.75 (wrong) and 0.625 (right), (0.75, 1] gets 1 (right).
+  const Tensor y_true = tensor({0.f, 0.f, 1.f, 0.f});
+  const Tensor probabilities = tensor({0.5f, 0.5f, 0.25f, 0.75f, 0.f, 1.f, 0.625f, 0.375f}, {4, 2});
+  const Calibration result = calibration(y_true, probabilities, 4);
+  REQUIRE(result.bins.size() == 4);
+  CHECK(result.bins[0].count == 0);
+  CHECK(result.bins[1].count == 1);
+  CHECK(result.bins[2].count == 2);
+  CHECK(result.bins[3].count == 1);
+  CHECK(result.bins[2].mean_confidence == 0.6875);
+  CHECK(result.bins[2].accuracy == 0.5);
+  CHECK(result.bins[3].lower == 0.75);
+  // Σ |B_b|/N |acc - conf| = 1/4 · 0.5 + 2/4 · 0.1875 + 1/4 · 0
+  CHECK(result.expected_calibration_error == Approx(0.21875).epsilon(kRelative));
+}
+
 TEST_CASE("regression metrics match scikit-learn and scipy for [N] and [N, 1]",
           "[train][metrics]") {
   for (const json& c : fixture()["regression"]) {
