@@ -235,6 +235,11 @@ TEST_CASE("label metrics reject bad labels, lengths and class counts", "[train][
              }),
              Contains("accuracy") && Contains("y_true[1] = -1 is out of range"));
   CHECK_THAT(error_of([&] {
+               accuracy(y, tensor({0.f, 1.f, 1e30f}));
+             }),
+             Contains("accuracy") && Contains("y_pred[2] = 1e+30 is out of range") &&
+                 Contains("[0, 2^24)"));
+  CHECK_THAT(error_of([&] {
                accuracy(y.reshape({3, 1}), y);
              }),
              Contains("accuracy") && Contains("shape [N], got [3, 1]"));

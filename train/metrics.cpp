@@ -58,11 +58,12 @@ void check_finite(const std::vector<double>& values, const char* metric, const c
   }
 }
 
-/// Class indices from a labels tensor [N]: integers in [0, num_classes), or any non-negative
-/// integer when num_classes is 0 (accuracy needs no class count).
+/// Class indices from a labels tensor [N]: integers in [0, num_classes), or, when num_classes
+/// is 0 (accuracy needs no class count), in [0, 2^24), where float32 holds every integer.
 std::vector<int64_t> labels(const Tensor& t, int64_t num_classes, const char* metric,
                             const char* name) {
   const std::vector<double> values = vector_values(t, metric, name, /*column_allowed=*/false);
+  const double end = num_classes > 0 ? double(num_classes) : 16777216.0;
   std::vector<int64_t> classes(values.size());
   for (size_t i = 0; i < values.size(); ++i) {
     const double y = values[i];
@@ -70,11 +71,12 @@ std::vector<int64_t> labels(const Tensor& t, int64_t num_classes, const char* me
     if (!(y == std::floor(y))) {
       throw Error(where + python_float(float(y)) + " is not a class index (an integer)");
     }
-    if (y < 0 || (num_classes > 0 && y >= double(num_classes))) {
-      throw Error(where + str(int64_t(y)) + " is out of range" +
+    if (y < 0 || y >= end) {
+      throw Error(where + (std::abs(y) < 1e15 ? str(int64_t(y)) : python_float(float(y))) +
+                  " is out of range" +
                   (num_classes > 0 ? " for " + str(num_classes) + " classes (expected 0 to " +
                                          str(num_classes - 1) + ")"
-                                   : " (class indices are non-negative)"));
+                                   : " (class indices are integers in [0, 2^24))"));
     }
     classes[i] = int64_t(y);
   }

@@ -33,7 +33,7 @@ enum class Average {
 };
 
 /// Fraction of samples whose predicted label equals the true one: (1/N) Σ_i [ŷ_i == y_i].
-/// y_true, y_pred: labels [N] (non-negative integers).
+/// y_true, y_pred: labels [N], integers in [0, 2^24) (float32 holds each exactly).
 double accuracy(const Tensor& y_true, const Tensor& y_pred);
 
 /// counts[t][p]: the number of samples of true class t predicted as class p (rows true,
