@@ -33,7 +33,8 @@ BENCH_CMD ?= $(RUN_ALL_BENCHMARKS)
 MAKEFLAGS += --no-print-directory
 
 # Debian 12 packages: to build and test, and to check formatting.
-TEST_PACKAGES := cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev pkg-config zlib1g-dev
+TEST_PACKAGES := cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev pkg-config zlib1g-dev \
+  libcli11-dev
 FORMAT_PACKAGES := clang-format git
 
 # C++ sources formatted by `make format`: git's files (tracked, plus new ones not ignored),

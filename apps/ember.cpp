@@ -27,7 +27,8 @@ std::string format_value(double value) {
 void print_metrics(const train::TaskMetrics& metrics) {
   for (const auto& [task, values] : metrics) {
     std::cout << task << ":";
-    for (const auto& [name, value] : values) std::cout << "  " << name << " " << format_value(value);
+    for (const auto& [name, value] : values)
+      std::cout << "  " << name << " " << format_value(value);
     std::cout << '\n';
   }
 }
@@ -38,7 +39,8 @@ Tensor columns_of(const data::CsvTable& table, const std::vector<std::string>& n
   std::vector<float> picks;
   for (const std::string& name : names) {
     const auto found = std::find(table.columns.begin(), table.columns.end(), name);
-    if (found == table.columns.end()) throw Error(path + ": no column '" + name + "' the model reads");
+    if (found == table.columns.end())
+      throw Error(path + ": no column '" + name + "' the model reads");
     picks.push_back(static_cast<float>(found - table.columns.begin()));
   }
   return table.values.index_select(1, tensor(picks, {static_cast<int64_t>(picks.size())}));
@@ -120,8 +122,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train_command->add_option("--test-fraction", run.test_fraction, "held out for the metrics")
       ->capture_default_str();
-  train_command->add_option("--val-fraction", run.validation_fraction,
-                            "of the rest, for early stopping")
+  train_command
+      ->add_option("--val-fraction", run.validation_fraction, "of the rest, for early stopping")
       ->capture_default_str();
   train_command->add_option("--seed", run.seed, "seeds the split, init, shuffling, dropout")
       ->capture_default_str();
@@ -163,9 +165,9 @@ int main(int argc, char** argv) {
         std::cout << report.metrics_json << '\n';
       } else if (!quiet) {
         std::cout << "trained " << report.history.epochs.size() << " epochs (best "
-                  << report.history.best_epoch + 1 << ") on " << report.train_rows
-                  << " rows in " << format_value(report.seconds) << " s; test metrics on "
-                  << report.test_rows << " rows:\n";
+                  << report.history.best_epoch + 1 << ") on " << report.train_rows << " rows in "
+                  << format_value(report.seconds) << " s; test metrics on " << report.test_rows
+                  << " rows:\n";
         print_metrics(report.test_metrics);
         std::cout << "run folder: " << run.out_dir << '\n';
       }
@@ -190,7 +192,7 @@ int main(int argc, char** argv) {
           metrics[tasks[t].name] = train::task_metrics(tasks[t], target, predictions[t]);
         }
         if (print_json) {
-          std::cout << train::metrics_json(metrics) << '\n';
+          std::cout << train::to_json(metrics) << '\n';
         } else {
           print_metrics(metrics);
         }

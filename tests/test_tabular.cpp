@@ -72,3 +72,11 @@ TEST_CASE("load_table refuses missing, repeated and exhausted columns") {
   CHECK_THROWS_WITH(train::load_table(path + ".missing", {train::parse_target("a")}),
                     Catch::Contains(".missing"));
 }
+
+TEST_CASE("load_table refuses NaN and infinity in the columns it uses") {
+  const std::string path = write_file("finite.csv", "a,b,y\n1,nan,0\n2,3,inf\n");
+  CHECK_THROWS_WITH(train::load_table(path, {train::parse_target("y")}),
+                    path + ":2: column 'b': NaN (ember trains on finite values only)");
+  CHECK_THROWS_WITH(train::load_table(path, {train::parse_target("y")}, {"a"}),
+                    path + ":3: column 'y': infinity (ember trains on finite values only)");
+}

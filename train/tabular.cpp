@@ -64,6 +64,24 @@ int64_t count_classes(const data::CsvTable& csv, const std::string& path, size_t
   return type == TaskType::binary ? 2 : *seen.rbegin() + 1;
 }
 
+// Every value the model will read or learn must be a number: NaN or infinity in a feature or
+// target would only resurface as a NaN loss, far from its cause.
+void check_finite(const data::CsvTable& csv, const std::string& path,
+                  const std::vector<size_t>& columns) {
+  const int64_t rows = csv.values.size(0), width = csv.values.size(1);
+  const float* values = csv.values.data();
+  for (int64_t row = 0; row < rows; ++row) {
+    for (size_t column : columns) {
+      const float value = values[row * width + static_cast<int64_t>(column)];
+      if (!std::isfinite(value)) {
+        throw Error(path + ":" + std::to_string(csv.lines[row]) + ": column '" +
+                    csv.columns[column] + "': " + (std::isnan(value) ? "NaN" : "infinity") +
+                    " (ember trains on finite values only)");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Table load_table(const std::string& path, const std::vector<TargetSpec>& targets,
@@ -108,6 +126,7 @@ Table load_table(const std::string& path, const std::vector<TargetSpec>& targets
       feature_columns.push_back(static_cast<float>(column));
       table.feature_names.push_back(csv.columns[column]);
     }
+    for (float column : feature_columns) used.push_back(static_cast<size_t>(column));
   } else {
     for (const std::string& name : features) {
       feature_columns.push_back(static_cast<float>(use(name)));
@@ -115,6 +134,7 @@ Table load_table(const std::string& path, const std::vector<TargetSpec>& targets
     }
   }
   if (feature_columns.empty()) throw Error(path + ": no feature columns left besides the targets");
+  check_finite(csv, path, used);
   const auto count = static_cast<int64_t>(feature_columns.size());
   table.x = csv.values.index_select(1, tensor(feature_columns, {count}));
   return table;

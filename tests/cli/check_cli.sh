@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The `ember` command as a user meets it: a run on the digits, predict and evaluate with the
+# saved model, and one clear line with a non-zero exit for every kind of bad input.
+#   tests/cli/check_cli.sh EMBER_BINARY DIGITS_CSV_GZ
+set -uo pipefail
+ember=$(realpath "$1")
+digits=$(realpath "$2")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+failures=0
+
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+# expect_error NAME EXIT_CODE MESSAGE_PART COMMAND...: the command exits with EXIT_CODE and
+# prints exactly one line on stderr, starting "ember: " and containing MESSAGE_PART.
+expect_error() {
+  local name=$1 code=$2 part=$3
+  shift 3
+  "$@" >stdout.txt 2>stderr.txt
+  local got=$?
+  local lines
+  lines=$(wc -l <stderr.txt)
+  if [[ $got != "$code" ]]; then
+    fail "$name: exit $got, expected $code; stderr: $(cat stderr.txt)"
+  elif [[ $lines != 1 ]] || ! grep -q '^ember: ' stderr.txt || ! grep -qF -- "$part" stderr.txt; then
+    fail "$name: expected one line 'ember: ...$part...', got: $(cat stderr.txt)"
+  else
+    echo "ok: $name: $(cat stderr.txt)"
+  fi
+}
+
+# A run on the digits: three tasks, a short budget.
+"$ember" train "$digits" --target digit:classes --target odd:binary --target high:binary \
+  --hidden 32 --epochs 8 --seed 1 --out run --quiet || fail "train exited $?"
+for file in model.safetensors config.json metrics.json metrics.csv checkpoint/trainer.safetensors; do
+  [[ -s run/$file ]] || fail "the run folder lacks $file"
+done
+ls run/tensorboard/events.out.tfevents.* >/dev/null 2>&1 || fail "no TensorBoard event file"
+[[ $(wc -l <run/metrics.csv) == 9 ]] || fail "metrics.csv should hold a header and 8 epochs"
+grep -q '"digit"' run/metrics.json || fail "metrics.json lacks the digit task"
+"$ember" train "$digits" --target digit:classes --epochs 2 --out run2 --json >json.txt ||
+  fail "train --json exited $?"
+grep -q '"accuracy"' json.txt || fail "--json printed no metrics"
+
+zcat "$digits" | head -n 21 >rows.csv
+"$ember" predict run/model.safetensors rows.csv -o predictions.csv || fail "predict exited $?"
+[[ $(wc -l <predictions.csv) == 21 ]] || fail "predictions.csv should hold a header and 20 rows"
+head -n 1 predictions.csv | grep -q '^digit,digit_p0,' || fail "unexpected predictions header"
+"$ember" evaluate run/model.safetensors rows.csv >evaluation.txt || fail "evaluate exited $?"
+grep -q '^digit:  accuracy' evaluation.txt || fail "evaluate printed no digit accuracy"
+[[ $failures == 0 ]] && echo "ok: train, predict and evaluate on the digits"
+
+printf 'a,y\n1,2\nx,3\n' >text.csv
+printf 'a,y\n1,0\n2,1.5\n3,1\n' >fraction.csv
+printf 'a,y\n1,1\n2,1\n3,1\n' >one_class.csv
+printf 'a,y\n1,1\n2,0\n' >tiny.csv
+printf 'a,y\n1,nan\n2,0\n' >nan.csv
+(printf 'a,y\n'; for i in $(seq 1 40); do echo "$i,$((i % 7))"; done) >line.csv
+expect_error "missing file" 1 "cannot open 'nothere.csv'" "$ember" train nothere.csv --target y --out r
+expect_error "missing column" 1 "line.csv: no column 'z' (columns: a, y)" "$ember" train line.csv --target z --out r
+expect_error "non-numeric cell" 1 "text.csv:3: column 1 ('a'): 'x' is not a number" \
+  "$ember" train text.csv --target y --out r
+expect_error "non-integer label" 1 "fraction.csv:3: column 'y': class label 1.500000 is not an integer" \
+  "$ember" train fraction.csv --target y:classes --out r
+expect_error "single class" 1 "column 'y' holds a single class (1)" \
+  "$ember" train one_class.csv --target y:binary --out r
+expect_error "empty split" 1 \
+  "tiny.csv: 2 rows leave none for training after 1 test and 1 validation rows" \
+  "$ember" train tiny.csv --target y --out r
+expect_error "NaN value" 1 "nan.csv:2: column 'y': NaN" "$ember" train nan.csv --target y --out r
+expect_error "non-finite loss" 1 \
+  "is infinite at epoch 2, step 2; training stopped, the last checkpoint (epoch 1) is kept" \
+  "$ember" train line.csv --target y --optimizer sgd --lr 1e38 --out diverged --quiet
+[[ -s diverged/checkpoint/trainer.safetensors ]] || fail "the last good checkpoint is gone"
+expect_error "unknown kind" 1 "unknown kind \"ordinal\"" "$ember" train line.csv --target y:ordinal --out r
+expect_error "unknown optimizer" 1 "unknown optimizer \"lbfgs\"" \
+  "$ember" train line.csv --target y --optimizer lbfgs --out r
+expect_error "no target" 2 "--target is required" "$ember" train line.csv --out r
+expect_error "bad number" 2 "--epochs" "$ember" train line.csv --target y --epochs x --out r
+expect_error "not a model" 1 "load_safetensors" "$ember" predict line.csv line.csv
+expect_error "model without its columns" 1 "line.csv: no column 'p0' the model reads" \
+  "$ember" predict run/model.safetensors line.csv
+
+if [[ $failures != 0 ]]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all ember command checks passed"
