@@ -1,4 +1,3 @@
-#include <ember/core/autograd.h>
 #include <ember/optim/adam.h>
 
 #include <algorithm>
@@ -6,26 +5,24 @@
 
 namespace ember::optim {
 
-namespace {
-template <class Options>
-void validate_adam(const Options& o) {
-  const char* name = Options::kOptimizer;
-  detail::check_option(o.lr >= 0, name, "learning rate", o.lr, "must be >= 0");
-  detail::check_option(o.eps >= 0, name, "epsilon", o.eps, "must be >= 0");
-  detail::check_option(o.betas[0] >= 0 && o.betas[0] < 1, name, "beta parameter at index 0",
-                       o.betas[0], "must be in [0, 1)");
-  detail::check_option(o.betas[1] >= 0 && o.betas[1] < 1, name, "beta parameter at index 1",
-                       o.betas[1], "must be in [0, 1)");
-  detail::check_option(o.weight_decay >= 0, name, "weight_decay", o.weight_decay, "must be >= 0");
+template <bool decoupled>
+void AdamVariantOptions<decoupled>::validate() const {
+  detail::check_option(lr >= 0, kOptimizer, "learning rate", lr, "must be >= 0");
+  detail::check_option(eps >= 0, kOptimizer, "epsilon", eps, "must be >= 0");
+  detail::check_option(betas[0] >= 0 && betas[0] < 1, kOptimizer, "beta parameter at index 0",
+                       betas[0], "must be in [0, 1)");
+  detail::check_option(betas[1] >= 0 && betas[1] < 1, kOptimizer, "beta parameter at index 1",
+                       betas[1], "must be in [0, 1)");
+  detail::check_option(weight_decay >= 0, kOptimizer, "weight_decay", weight_decay, "must be >= 0");
 }
 
-// One Adam (or, with `decoupled`, AdamW) update of one parameter: PyTorch's
-// _single_tensor_adam / _single_tensor_adamw in one pass. Like PyTorch, the bias corrections
-// and the step size are computed in double (Python floats), then rounded to float where they
-// meet the float32 tensors; the element math keeps PyTorch's order of operations.
+namespace {
+// One Adam (or AdamW) update of one parameter: PyTorch's _single_tensor_adam /
+// _single_tensor_adamw in one pass. Like PyTorch, the bias corrections and the step size are
+// computed in double (Python floats), then rounded to float where they meet the float32
+// tensors; the element math keeps PyTorch's order of operations.
 template <class Options>
-void adam_update(const Options& o, bool decoupled, Tensor& param, const Tensor& grad,
-                 ParamState& state) {
+void adam_update(const Options& o, Tensor& param, const Tensor& grad, ParamState& state) {
   const double bias_correction1 = 1 - std::pow(o.betas[0], static_cast<double>(state.step));
   const double bias_correction2 = 1 - std::pow(o.betas[1], static_cast<double>(state.step));
   const float step_size = static_cast<float>(o.lr / bias_correction1);
@@ -43,13 +40,13 @@ void adam_update(const Options& o, bool decoupled, Tensor& param, const Tensor& 
   // Each element is read, then overwritten: one pass, and the version moves once.
   float* p = param.mutable_data();
   const int64_t n = param.numel();
-  // Flags as locals, so the loops below vectorise (see SGD::step).
+  // Flags as locals, so the loops below vectorise (see sgd_update).
   const bool maximize = o.maximize, decay = o.weight_decay != 0;
   // Element i's update; `second_moment(i)` is the v the step divides by (amsgrad: its max).
   auto update = [&](int64_t i, auto second_moment) {
     float g = maximize ? -dp[i] : dp[i];
     float value = p[i];
-    if (decoupled) {
+    if constexpr (Options::kDecoupledWeightDecay) {
       value = value * shrink;
     } else if (decay) {
       g = g + weight_decay * value;
@@ -69,25 +66,14 @@ void adam_update(const Options& o, bool decoupled, Tensor& param, const Tensor& 
 }
 }  // namespace
 
-void AdamOptions::validate() const { validate_adam(*this); }
-void AdamWOptions::validate() const { validate_adam(*this); }
-
-void Adam::step() {
-  NoGradGuard no_grad;
-  for (size_t g = 0; g < num_param_groups(); ++g) {
-    for_each_param_with_grad(g, [&](Tensor& param, const Tensor& grad, ParamState& state) {
-      adam_update(options(g), /*decoupled=*/false, param, grad, state);
-    });
-  }
+template <bool decoupled>
+void AdamVariant<decoupled>::step() {
+  this->template update_each_param<adam_update<Options>>();
 }
 
-void AdamW::step() {
-  NoGradGuard no_grad;
-  for (size_t g = 0; g < num_param_groups(); ++g) {
-    for_each_param_with_grad(g, [&](Tensor& param, const Tensor& grad, ParamState& state) {
-      adam_update(options(g), /*decoupled=*/true, param, grad, state);
-    });
-  }
-}
+template struct AdamVariantOptions<false>;
+template struct AdamVariantOptions<true>;
+template class AdamVariant<false>;
+template class AdamVariant<true>;
 
 }  // namespace ember::optim

@@ -10,8 +10,8 @@
 
 #include <string>
 
-#include <ember/optim/lr_scheduler.h>
 #include <ember/optim/optimizer.h>
+#include <ember/optim/scheduler.h>
 
 namespace ember::optim {
 

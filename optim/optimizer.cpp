@@ -48,6 +48,22 @@ void throw_bad_flag(const std::string& optimizer, const std::string& name, doubl
   throw Error(optimizer + ": option \"" + name + "\" is a flag (0 or 1), got " +
               format_number(value));
 }
+
+void check_state_header(const std::string& name, const char* kind, const std::string& saved_by,
+                        std::initializer_list<StateCount> counts) {
+  const std::string where = name + ": load_state_dict: ";
+  if (saved_by != name) {
+    throw Error(where + "the state is from " +
+                (saved_by.empty() ? std::string("an unnamed ") + kind : saved_by) + ", not from " +
+                name);
+  }
+  for (const StateCount& count : counts) {
+    if (count.in_state != count.here) {
+      throw Error(where + "the state has " + std::to_string(count.in_state) + " " + count.what +
+                  ", this " + kind + " " + std::to_string(count.here));
+    }
+  }
+}
 }  // namespace detail
 
 Tensor& ParamState::buffer(const std::string& name, const Tensor& like, float value) {
@@ -151,16 +167,10 @@ OptimizerState Optimizer::state_dict() const {
 }
 
 void Optimizer::load_state_dict(const OptimizerState& state) {
+  detail::check_state_header(name_, "optimizer", state.optimizer,
+                             {{"parameter groups", state.groups.size(), groups_.size()},
+                              {"parameters", state.params.size(), state_.size()}});
   const std::string where = name_ + ": load_state_dict: ";
-  if (state.optimizer != name_) {
-    throw Error(where + "the state is from " +
-                (state.optimizer.empty() ? "an unnamed optimizer" : state.optimizer) +
-                ", not from " + name_);
-  }
-  if (state.groups.size() != groups_.size()) {
-    throw Error(where + "the state has " + std::to_string(state.groups.size()) +
-                " parameter groups, this optimizer " + std::to_string(groups_.size()));
-  }
   const std::vector<std::string> names = option_names();
   for (size_t g = 0; g < groups_.size(); ++g) {
     const OptimizerState::Group& group = state.groups[g];
@@ -179,10 +189,6 @@ void Optimizer::load_state_dict(const OptimizerState& state) {
         throw Error(where + which + " has an unknown option \"" + name + "\"");
       }
     }
-  }
-  if (state.params.size() != state_.size()) {
-    throw Error(where + "the state has " + std::to_string(state.params.size()) +
-                " parameters, this optimizer " + std::to_string(state_.size()));
   }
   const std::vector<std::string> buffer_names = state_buffer_names();
   size_t index = 0;

@@ -9,6 +9,7 @@
 // so a resumed run continues exactly (see optim/checkpoint.h to put it in a file).
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include <ember/core/autograd.h>
 #include <ember/core/error.h>
 #include <ember/core/tensor.h>
 
@@ -123,20 +125,22 @@ class Optimizer {
   /// The names of the buffers this optimizer keeps per parameter (load_state_dict accepts
   /// no others).
   virtual std::vector<std::string> state_buffer_names() const = 0;
-  /// For each parameter of `group` whose gradient is defined: counts the update in
-  /// state.step, then calls update(param, grad, state). (A template, not a std::function:
-  /// the update is inlined, and no closure is allocated per step.)
+  /// The loop of every step(): under NoGradGuard, for each parameter whose gradient is
+  /// defined, counts the update in state.step, then calls update(group, param, grad, state).
+  /// (A template, not a std::function: the update is inlined, and no closure is allocated
+  /// per step.)
   template <class Update>
-  void for_each_param_with_grad(size_t group, Update update) {
-    check_group(group);
+  void for_each_param_with_grad(Update update) {
+    NoGradGuard no_grad;
     size_t index = 0;
-    for (size_t g = 0; g < group; ++g) index += groups_[g].size();
-    for (Tensor& param : groups_[group]) {
-      ParamState& state = state_[index++];
-      const Tensor grad = param.grad();
-      if (!grad.defined()) continue;
-      ++state.step;
-      update(param, grad, state);
+    for (size_t group = 0; group < groups_.size(); ++group) {
+      for (Tensor& param : groups_[group]) {
+        ParamState& state = state_[index++];
+        const Tensor grad = param.grad();
+        if (!grad.defined()) continue;
+        ++state.step;
+        update(group, param, grad, state);
+      }
     }
   }
 
@@ -152,8 +156,8 @@ class Optimizer {
 /// gives either all of its options or none).
 template <class Options>
 struct ParamGroup {
-  ParamGroup(std::vector<Tensor> params, std::optional<Options> options = std::nullopt)
-      : params(std::move(params)), options(std::move(options)) {}
+  ParamGroup(std::vector<Tensor> group_params, std::optional<Options> group_options = std::nullopt)
+      : params(std::move(group_params)), options(std::move(group_options)) {}
 
   std::vector<Tensor> params;
   std::optional<Options> options;
@@ -169,6 +173,19 @@ void check_option(bool ok, const char* optimizer, const std::string& what, doubl
                                        const std::vector<std::string>& known);
 [[noreturn]] void throw_bad_flag(const std::string& optimizer, const std::string& name,
                                  double value);
+
+/// A count a state dict must match: {"parameters", in the state, here}.
+struct StateCount {
+  const char* what;
+  size_t in_state, here;
+};
+/// The first checks of every load_state_dict, optimizers' and schedulers': is this state for
+/// me, and of my size? Throws Error("<name>: load_state_dict: the state is from <saved_by>,
+/// not from <name>") unless `saved_by` is `name` (`kind`, "optimizer" or "scheduler", names
+/// an unnamed one), then "...: the state has <n> <what>, this <kind> <m>" for the first count
+/// that differs.
+void check_state_header(const std::string& name, const char* kind, const std::string& saved_by,
+                        std::initializer_list<StateCount> counts = {});
 }  // namespace detail
 
 /// What every optimizer shares given its Options struct: construction from a parameter list
@@ -220,21 +237,23 @@ class OptimizerWithOptions : public Optimizer {
                             bool validate) override {
     Options updated = options(group);
     for (const auto& [name, value] : values) {
-      bool found = false;
-      Options::visit_fields(updated, [&](const char* field_name, auto& field) {
-        if (name != field_name) return;
-        found = true;
-        if constexpr (std::is_same_v<std::remove_cvref_t<decltype(field)>, bool>) {
-          if (value != 0 && value != 1) detail::throw_bad_flag(Options::kOptimizer, name, value);
-          field = value != 0;
-        } else {
-          field = value;
-        }
-      });
-      if (!found) detail::throw_unknown_option(Options::kOptimizer, name, option_names());
+      if (!assign_field(updated, name, value)) {
+        detail::throw_unknown_option(Options::kOptimizer, name, option_names());
+      }
     }
     if (validate) updated.validate();
     options_[group] = updated;
+  }
+
+  /// The loop of every step() (see for_each_param_with_grad), calling
+  /// update(options, param, grad, state) with the parameter's group's options; `update` is a
+  /// template argument, so it is inlined into the loop.
+  template <auto update>
+  void update_each_param() {
+    for_each_param_with_grad(
+        [this](size_t group, Tensor& param, const Tensor& grad, ParamState& state) {
+          update(options_[group], param, grad, state);
+        });
   }
 
   OptimizerWithOptions(std::vector<Tensor> params, const Options& options)
@@ -251,6 +270,23 @@ class OptimizerWithOptions : public Optimizer {
   }
 
  private:
+  /// Sets the field `name` of `updated` to `value` (a flag to value != 0); false if there is
+  /// no such field. Throws Error for a flag other than 0 or 1.
+  static bool assign_field(Options& updated, const std::string& name, double value) {
+    bool found = false;
+    Options::visit_fields(updated, [&](const char* field_name, auto& field) {
+      if (name != field_name) return;
+      found = true;
+      if constexpr (std::is_same_v<std::remove_cvref_t<decltype(field)>, bool>) {
+        if (value != 0 && value != 1) detail::throw_bad_flag(Options::kOptimizer, name, value);
+        field = value != 0;
+      } else {
+        field = value;
+      }
+    });
+    return found;
+  }
+
   Options defaults_;
   std::vector<Options> options_;  // by group
 };

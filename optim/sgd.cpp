@@ -1,4 +1,3 @@
-#include <ember/core/autograd.h>
 #include <ember/optim/sgd.h>
 
 #include <cmath>
@@ -17,45 +16,43 @@ void SGDOptions::validate() const {
   }
 }
 
-// PyTorch's _single_tensor_sgd in one pass per parameter. Python floats meet float32 tensors
-// there, so each option is rounded to float once, as PyTorch's kernels do.
-void SGD::step() {
-  NoGradGuard no_grad;
-  for (size_t g = 0; g < num_param_groups(); ++g) {
-    const SGDOptions& o = options(g);
-    const float lr = static_cast<float>(o.lr);
-    const float momentum = static_cast<float>(o.momentum);
-    const float weight_decay = static_cast<float>(o.weight_decay);
-    const float undamped = static_cast<float>(1 - o.dampening);
-    // Flags as locals: the compiler can then hoist the branches out of the loop (it could
-    // not through `o`, which a float store might alias) and vectorise it.
-    const bool maximize = o.maximize, nesterov = o.nesterov, decay = o.weight_decay != 0;
-    const bool use_momentum = o.momentum != 0;
-    for_each_param_with_grad(g, [&](Tensor& param, const Tensor& grad, ParamState& state) {
-      const float* dp = grad.data();
-      // Each element is read, then overwritten: one pass, and the version moves once.
-      float* p = param.mutable_data();
-      const int64_t n = param.numel();
-      // The gradient with weight decay folded in, negated when maximising.
-      auto direction = [&](int64_t i) {
-        const float d = maximize ? -dp[i] : dp[i];
-        return decay ? d + weight_decay * p[i] : d;
-      };
-      if (!use_momentum) {
-        for (int64_t i = 0; i < n; ++i) p[i] = p[i] + -lr * direction(i);
-        return;
-      }
-      // (A separate loop, not `if (buf)` inside one: vectorised, that test became a masked
-      // load through a null pointer, which cost ~350 ns per call on this AMD EPYC.)
-      const bool first_momentum_step = !state.has("momentum_buffer");
-      float* buf = state.buffer("momentum_buffer", param).data();
-      for (int64_t i = 0; i < n; ++i) {
-        const float d = direction(i);
-        buf[i] = first_momentum_step ? d : buf[i] * momentum + undamped * d;
-        p[i] = p[i] + -lr * (nesterov ? d + momentum * buf[i] : buf[i]);
-      }
-    });
+namespace {
+// PyTorch's _single_tensor_sgd for one parameter, in one pass. Python floats meet float32
+// tensors there, so each option is rounded to float once, as PyTorch's kernels do.
+void sgd_update(const SGDOptions& o, Tensor& param, const Tensor& grad, ParamState& state) {
+  const float lr = static_cast<float>(o.lr);
+  const float momentum = static_cast<float>(o.momentum);
+  const float weight_decay = static_cast<float>(o.weight_decay);
+  const float undamped = static_cast<float>(1 - o.dampening);
+  // Flags as locals: the compiler can then hoist the branches out of the loop (it could
+  // not through `o`, which a float store might alias) and vectorise it.
+  const bool maximize = o.maximize, nesterov = o.nesterov, decay = o.weight_decay != 0;
+  const bool use_momentum = o.momentum != 0;
+  const float* dp = grad.data();
+  // Each element is read, then overwritten: one pass, and the version moves once.
+  float* p = param.mutable_data();
+  const int64_t n = param.numel();
+  // The gradient with weight decay folded in, negated when maximising.
+  auto direction = [&](int64_t i) {
+    const float d = maximize ? -dp[i] : dp[i];
+    return decay ? d + weight_decay * p[i] : d;
+  };
+  if (!use_momentum) {
+    for (int64_t i = 0; i < n; ++i) p[i] = p[i] + -lr * direction(i);
+    return;
+  }
+  // (A separate loop, not `if (buf)` inside one: vectorised, that test became a masked
+  // load through a null pointer, which cost ~350 ns per call on this AMD EPYC.)
+  const bool first_momentum_step = !state.has("momentum_buffer");
+  float* buf = state.buffer("momentum_buffer", param).data();
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = direction(i);
+    buf[i] = first_momentum_step ? d : buf[i] * momentum + undamped * d;
+    p[i] = p[i] + -lr * (nesterov ? d + momentum * buf[i] : buf[i]);
   }
 }
+}  // namespace
+
+void SGD::step() { update_each_param<sgd_update>(); }
 
 }  // namespace ember::optim
