@@ -6,7 +6,7 @@
 // under the same name as in another object (Eigen's templates, say) would be merged by the
 // linker into one copy, maybe the AVX-512 one, which other levels would then call. So Eigen's
 // namespace is renamed per level, and everything else is in the level's namespace or inlined;
-// the test `cpu_levels_share_no_code` checks the objects for shared symbols.
+// the ctests `cpu_level_*_shares_no_code` check the objects for shared symbols.
 
 #include <algorithm>
 #include <cstdint>
