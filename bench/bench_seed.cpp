@@ -1,7 +1,8 @@
 // One training step of the seed MultiTaskModel on a batch of 10: forward, summed MSE over
 // the three tasks, backward, SGD step. bench/torch_seed_step.py times the same step in
 // PyTorch. Prints microseconds per step (median of 9 runs of 2,000 steps), then where the
-// time goes (each phase timed on its own) and how many heap allocations a step makes.
+// time goes (each phase timed on its own) and how many heap allocations a step makes. The first
+// line names the CPU level the GEMM runs at (kernels/cpu/cpu_level.h).
 // Then the same for the seed EnsembleModel (MSE of the averaged prediction).
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include <ember/ember.h>
+#include <ember/kernels/cpu/cpu_level.h>
 
 using namespace ember;
 using Clock = std::chrono::steady_clock;
@@ -100,6 +102,8 @@ struct Step {
 }  // namespace
 
 int main() {
+  std::printf("CPU kernels: %s (set EMBER_CPU=baseline|avx2|avx512 to choose)\n",
+              kernels::cpu::cpu_level_name(kernels::cpu::cpu_level()));
   manual_seed(0);
   models::MultiTaskModel model;
   optim::SGD optimizer(model.parameters(), {.lr = 0.01});

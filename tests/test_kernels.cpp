@@ -2,7 +2,8 @@
 // products to its own kernel and the rest to Eigen, so the shapes sit on both sides of that
 // line: 1x1x1 and vectors (Eigen), 3x5x7 to 50x10x10 and 9x17x33 (direct kernel, with partial
 // tiles), 4x40x40 (direct unless B is transposed), 2x3x300 (K too deep for the direct kernel)
-// and 70x65x90 (Eigen).
+// and 70x65x90 (Eigen). The library holds one copy of gemm per instruction-set level and runs
+// one of them; the last test runs every copy this machine can run.
 
 #include <catch2/catch.hpp>
 
@@ -56,7 +57,7 @@ void fill_quarters(Matrix& m, std::mt19937& rng) {
 // Runs gemm on one problem and counts the elements of C that miss the reference, plus any
 // change to C's padding. A and B carry NaN padding, and C holds NaN when beta == 0, so a kernel
 // that reads what it should not produces NaN, which fails every comparison.
-int64_t count_errors(const Problem& p) {
+int64_t count_errors(const Problem& p, ember::kernels::cpu::GemmKernel gemm) {
   const auto [M, N, K] = p.shape;
   std::mt19937 rng(uint32_t(M * 10007 + N * 101 + K));
   Matrix a(p.trans_a ? K : M, p.trans_a ? M : K, p.pad, kNaN);
@@ -80,8 +81,8 @@ int64_t count_errors(const Problem& p) {
       expected[i * N + j] = p.alpha * sum + (p.beta == 0.f ? 0. : p.beta * double(c.at(i, j)));
     }
   }
-  ember::kernels::cpu::gemm(p.trans_a, p.trans_b, M, N, K, p.alpha, a.data.data(), a.stride,
-                            b.data.data(), b.stride, p.beta, c.data.data(), c.stride);
+  gemm(p.trans_a, p.trans_b, M, N, K, p.alpha, a.data.data(), a.stride, b.data.data(), b.stride,
+       p.beta, c.data.data(), c.stride);
   int64_t errors = 0;
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < N; ++j) {
@@ -96,15 +97,16 @@ int64_t count_errors(const Problem& p) {
   return errors;
 }
 
-// Every shape in kShapes, with each of the four transpose combinations.
-void check_all(float alpha, float beta, int64_t pad) {
+// Every shape in kShapes, with each of the four transpose combinations, through `gemm`.
+void check_all(float alpha, float beta, int64_t pad,
+               ember::kernels::cpu::GemmKernel gemm = ember::kernels::cpu::gemm) {
   for (const Dims& shape : kShapes) {
     for (const bool trans_a : {false, true}) {
       for (const bool trans_b : {false, true}) {
         INFO("M=" << shape.M << " N=" << shape.N << " K=" << shape.K << " trans_a=" << trans_a
                   << " trans_b=" << trans_b << " alpha=" << alpha << " beta=" << beta
                   << " pad=" << pad);
-        CHECK(count_errors({shape, trans_a, trans_b, alpha, beta, pad}) == 0);
+        CHECK(count_errors({shape, trans_a, trans_b, alpha, beta, pad}, gemm) == 0);
       }
     }
   }
@@ -143,4 +145,23 @@ TEST_CASE("gemm with K = 0 sets C to beta times C and with M or N = 0 writes not
   ember::kernels::cpu::gemm(false, false, 0, 3, 2, 1.f, nullptr, 2, nullptr, 3, 0.f, c, 3);
   ember::kernels::cpu::gemm(false, false, 3, 0, 2, 1.f, nullptr, 2, nullptr, 1, 0.f, c, 1);
   CHECK(std::vector<float>(c, c + 4) == std::vector<float>{3.f, 6.f, 9.f, 12.f});
+}
+
+TEST_CASE("gemm built for each CPU level this machine runs matches a double-precision reference",
+          "[kernels]") {
+  using ember::kernels::cpu::CpuLevel;
+  int levels_run = 0;
+  for (const CpuLevel level :
+       {CpuLevel::baseline, CpuLevel::avx2, CpuLevel::avx512, CpuLevel::native}) {
+    const ember::kernels::cpu::GemmKernel kernel = ember::kernels::cpu::gemm_kernel(level);
+    CHECK((kernel != nullptr) == ember::kernels::cpu::cpu_level_available(level));
+    if (kernel == nullptr) continue;
+    INFO("CPU level " << ember::kernels::cpu::cpu_level_name(level));
+    check_all(1.f, 0.f, 0, kernel);
+    check_all(0.5f, -2.f, 5, kernel);
+    ++levels_run;
+  }
+  CHECK(ember::kernels::cpu::cpu_level_available(ember::kernels::cpu::cpu_level()));
+  // Every build has baseline or native, and any CPU it was built for runs that.
+  CHECK(levels_run >= 1);
 }

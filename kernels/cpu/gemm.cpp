@@ -1,192 +1,53 @@
+// gemm() runs one of the copies of gemm_kernel.cpp that this build compiled, the one for
+// cpu_level(), so one library runs on any x86-64 and still uses AVX2 or AVX-512 where the CPU
+// has them.
+
 #include <ember/kernels/cpu/gemm.h>
-
-#include <algorithm>
-
-#include <Eigen/Core>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace ember::kernels::cpu {
 
-namespace {
-using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMatrixMap = Eigen::Map<const RowMajorMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using MatrixMap = Eigen::Map<RowMajorMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
+#define EMBER_DECLARE_GEMM(level)                                                           \
+  namespace level {                                                                         \
+  void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,       \
+            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, \
+            int64_t ldc);                                                                   \
+  }
+#if defined(EMBER_CPU_LEVELS_NATIVE)
+EMBER_DECLARE_GEMM(native)
+#else
+EMBER_DECLARE_GEMM(baseline)
+#endif
+#if defined(EMBER_CPU_LEVELS_X86_64)
+EMBER_DECLARE_GEMM(avx2)
+EMBER_DECLARE_GEMM(avx512)
+#endif
 
-// Eigen folds `alpha * A * B` into its GEMM kernel (no temporary), and `noalias` tells it C
-// does not overlap A or B, so the product is written straight into C.
-template <class OpA, class OpB>
-void multiply(MatrixMap& c, float alpha, const OpA& a, const OpB& b, float beta) {
-  if (beta == 0.f) {
-    c.noalias() = alpha * a * b;
-  } else {
-    if (beta != 1.f) c *= beta;
-    c.noalias() += alpha * a * b;
+GemmKernel gemm_kernel(CpuLevel level) {
+  if (!cpu_level_available(level)) return nullptr;
+  switch (level) {
+#if defined(EMBER_CPU_LEVELS_NATIVE)
+    case CpuLevel::native:
+      return native::gemm;
+#else
+    case CpuLevel::baseline:
+      return baseline::gemm;
+#endif
+#if defined(EMBER_CPU_LEVELS_X86_64)
+    case CpuLevel::avx2:
+      return avx2::gemm;
+    case CpuLevel::avx512:
+      return avx512::gemm;
+#endif
+    default:
+      return nullptr;
   }
 }
-
-// The direct kernel below computes C in tiles of up to 8 rows x 16 columns whose sums stay in
-// vector registers for the whole k loop: 16 floats are one AVX-512 register (two AVX2 ones).
-constexpr int kTileRows = 8;
-constexpr int kStripWidth = 16;
-// It reads op(B) one [K, 16] column strip at a time; a strip that B does not already store that
-// way (Bᵀ, or the last strip when N is not a multiple of 16) is packed into a 16 KiB stack
-// buffer of this many rows.
-constexpr int64_t kDirectMaxDepth = 256;
-// Eigen's GEMM sets up cache blocking and packs both operands into heap buffers before it
-// multiplies, which dominates small products. Direct kernel vs Eigen on this 2-core AMD EPYC
-// (GCC 12, -O3 -march=native, AVX-512), NN and NT:
-//   10x50x10  0.27  0.41 vs 0.38  0.46 us     16^3  0.13  0.19 vs 0.27  0.30 us
-//   10x10x50  0.39  0.39 vs 0.49  0.52 us     32^3  0.78  1.05 vs 1.23  1.32 us
-//   50x10x10  0.36  0.36 vs 0.68  0.71 us     64^3  5.5   6.5  vs 6.9   7.1  us
-// Cubes keep a 10-25% lead up to 96^3 here, but an AVX2-only build of the kernel is already
-// behind Eigen at 32^3 (1.48 vs 1.37 us NN), so larger products go to Eigen.
-constexpr double kDirectMaxWork = 32 * 32 * 32;
-// Packing Bᵀ costs about a cycle per element, where Eigen transposes with SIMD shuffles, and
-// only pays off while Bᵀ is small: 10x64x64 NT takes 2.1 vs 1.5 us, 24x64x64 NT 3.1 vs 2.9 us.
-constexpr int64_t kDirectMaxTransposedB = 32 * 32;
-
-// Which products the direct kernel takes. One with a vector operand (M == 1 or N == 1) stays
-// with Eigen's matrix-vector kernel, which has little setup and sums with vectorised dot
-// products; the direct kernel vectorises only across the 16 columns of a strip, so for N == 1
-// it wastes 15 of 16 lanes (10x1x50: 250 vs 90 ns).
-bool use_direct_gemm(bool trans_b, int64_t M, int64_t N, int64_t K) {
-  if (M == 1 || N == 1 || K > kDirectMaxDepth) return false;
-  if (double(M) * double(N) * double(K) > kDirectMaxWork) return false;
-  return !trans_b || N * K <= kDirectMaxTransposedB;
-}
-
-// One 16-column strip of the product: C[:, j:j+width] = alpha * op(A) · op(B)[:, j:j+width]
-// + beta * C[:, j:j+width]. op(A)[i, k] = a[i * a_row_step + k * a_k_step], which reads A
-// (steps lda, 1) and Aᵀ (steps 1, lda) alike.
-struct Strip {
-  const float* a;
-  int64_t a_row_step, a_k_step, K;
-  const float* b;  // op(B)[k, j + col] = b[k * b_stride + col] for col < 16, zero past width
-  int64_t b_stride;
-  float alpha, beta;
-  float* c;  // C[i, j + col] = c[i * ldc + col] for col < width
-  int64_t ldc, width;
-};
-
-// Rows i..i+Rows-1 of one strip. Each C element is a plain float sum over k in increasing
-// order, so the result does not depend on the tiling (or on the thread count).
-// Kept out of line: inlined into its caller, GCC 12 left `acc` in memory (a store and a reload
-// per k rather than a register add), which made the kernel about 3x slower.
-template <int Rows>
-[[gnu::noinline]] void multiply_tile(const Strip& s, int64_t i) {
-  const float* a = s.a + i * s.a_row_step;
-  float acc[Rows][kStripWidth] = {};
-  for (int64_t k = 0; k < s.K; ++k) {
-    float a_k[Rows];  // op(A)[i + r, k]
-    for (int r = 0; r < Rows; ++r) a_k[r] = a[r * s.a_row_step + k * s.a_k_step];
-    const float* b_row = s.b + k * s.b_stride;  // op(B)[k, j:j+16]
-    // acc[r, :] += op(A)[i + r, k] * op(B)[k, j:j+16]: GCC vectorises the j loop into one
-    // multiply and one add per row, and unrolling r gives each acc row its own register.
-    for (int j = 0; j < kStripWidth; ++j) {
-#pragma GCC unroll 8
-      for (int r = 0; r < Rows; ++r) acc[r][j] += a_k[r] * b_row[j];
-    }
-  }
-  for (int r = 0; r < Rows; ++r) {
-    float* c_row = s.c + (i + r) * s.ldc;
-    if (s.beta == 0.f) {
-      for (int64_t j = 0; j < s.width; ++j) c_row[j] = s.alpha * acc[r][j];
-    } else {
-      for (int64_t j = 0; j < s.width; ++j) c_row[j] = s.alpha * acc[r][j] + s.beta * c_row[j];
-    }
-  }
-}
-
-// Rows i..M-1 of one strip: tiles of Rows rows, then what is left in tiles of Rows/2, ..., 1
-// (M = 10 runs as 8 + 2), so every tile keeps several independent sums in flight.
-template <int Rows>
-void multiply_strip(const Strip& s, int64_t i, int64_t M) {
-  for (; i + Rows <= M; i += Rows) multiply_tile<Rows>(s, i);
-  if constexpr (Rows > 1) multiply_strip<Rows / 2>(s, i, M);
-}
-
-// packed[k, col] = op(B)[k, j + col] for col < width, zero-padded to 16 columns: a tile always
-// computes all 16 lanes (and stores only `width`), so the spare lanes must hold defined values.
-// op(B)[k, n] = B[k * k_step + n * n_step].
-void pack_strip(bool trans_b, const float* B, int64_t ldb, int64_t K, int64_t j, int64_t width,
-                float* packed) {
-  const int64_t k_step = trans_b ? 1 : ldb, n_step = trans_b ? ldb : 1;
-  if (width < kStripWidth) std::fill(packed, packed + K * kStripWidth, 0.f);
-  // Column by column: for Bᵀ (the usual case) each column of the strip is a row of B, read
-  // contiguously; that is twice as fast as reading 16 rows of B at once.
-  for (int64_t col = 0; col < width; ++col) {
-    const float* b = B + (j + col) * n_step;
-    for (int64_t k = 0; k < K; ++k) packed[k * kStripWidth + col] = b[k * k_step];
-  }
-}
-
-// C = alpha * op(A)·op(B) + beta * C for small products (use_direct_gemm), one 16-column strip
-// of C at a time, on this thread, with no heap allocation.
-void direct_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                 int64_t ldc) {
-  float packed[kDirectMaxDepth * kStripWidth];  // [K, 16]
-  for (int64_t j = 0; j < N; j += kStripWidth) {
-    const int64_t width = std::min<int64_t>(kStripWidth, N - j);
-    // A full strip of an untransposed B is already [K, 16] with row stride ldb: read it in place.
-    const bool in_place = !trans_b && width == kStripWidth;
-    if (!in_place) pack_strip(trans_b, B, ldb, K, j, width, packed);
-    const Strip strip{.a = A,
-                      .a_row_step = trans_a ? 1 : lda,
-                      .a_k_step = trans_a ? lda : 1,
-                      .K = K,
-                      .b = in_place ? B + j : packed,
-                      .b_stride = in_place ? ldb : kStripWidth,
-                      .alpha = alpha,
-                      .beta = beta,
-                      .c = C + j,
-                      .ldc = ldc,
-                      .width = width};
-    multiply_strip<kTileRows>(strip, 0, M);
-  }
-}
-}  // namespace
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  MatrixMap c(C, M, N, Eigen::OuterStride<>(ldc));
-  if (K == 0) {
-    // An empty sum: op(A)·op(B) is all zeros.
-    if (beta == 0.f) {
-      c.setZero();
-    } else {
-      c *= beta;
-    }
-    return;
-  }
-  if (use_direct_gemm(trans_b, M, N, K)) {
-    direct_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    return;
-  }
-#ifdef _OPENMP
-  // Eigen splits a product across threads once it exceeds ~50,000 multiply-adds, but waking
-  // and joining OpenMP threads costs more than that saves until products are far larger, and
-  // idle OpenMP workers spin: on a busy machine, many small GEMMs in a row (a training loop)
-  // ran 60x slower. Below ~2M multiply-adds this thread runs the product alone (the setting
-  // is per calling thread, so other threads are unaffected).
-  constexpr double kParallelWork = 1 << 21;
-  const bool small = double(M) * double(N) * double(K) < kParallelWork;
-  const int threads = omp_get_max_threads();
-  if (small) omp_set_num_threads(1);
-#endif
-  const ConstMatrixMap a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
-  const ConstMatrixMap b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
-  if (!trans_a && !trans_b) multiply(c, alpha, a, b, beta);
-  if (!trans_a && trans_b) multiply(c, alpha, a, b.transpose(), beta);
-  if (trans_a && !trans_b) multiply(c, alpha, a.transpose(), b, beta);
-  if (trans_a && trans_b) multiply(c, alpha, a.transpose(), b.transpose(), beta);
-#ifdef _OPENMP
-  if (small) omp_set_num_threads(threads);
-#endif
+  // Chosen on the first call; the function-local static costs one load and branch per call.
+  static const GemmKernel kernel = gemm_kernel(cpu_level());
+  kernel(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace ember::kernels::cpu

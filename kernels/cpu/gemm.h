@@ -3,13 +3,24 @@
 
 #include <cstdint>
 
+#include <ember/kernels/cpu/cpu_level.h>
+
 namespace ember::kernels::cpu {
 
 /// C = alpha * op(A) · op(B) + beta * C on row-major buffers, where op(A) is [M, K],
 /// op(B) is [K, N] and C is [M, N]. op(X) is X, or Xᵀ when `trans_x` (then X is stored as
 /// [K, M] or [N, K]). lda, ldb, ldc are the row strides of A, B and C as stored.
-/// beta == 0 never reads C, so C may hold garbage.
+/// beta == 0 never reads C, so C may hold garbage. Runs the kernel built for cpu_level().
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+/// A function with gemm's parameters and meaning.
+using GemmKernel = void (*)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                            float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+                            float beta, float* C, int64_t ldc);
+
+/// The gemm built for `level`, or nullptr when !cpu_level_available(level). gemm() calls the
+/// one for cpu_level(); this lets tests run every level on one machine.
+GemmKernel gemm_kernel(CpuLevel level);
 
 }  // namespace ember::kernels::cpu
