@@ -90,12 +90,13 @@ Roots check_roots(const char* op, const std::vector<Tensor>& outputs,
   Roots roots;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
-    // A lone output is "the tensor" (t.backward()); among several, it is named by its index.
-    const std::string which =
-        outputs.size() == 1 ? std::string("the tensor") : "output " + std::to_string(i);
-    if (!out.defined()) throw Error(std::string(op) + ": " + which + " is undefined");
-    if (!out.requires_grad()) {
-      throw Error(std::string(op) + ": " + which + " (shape " + shape_of(out) +
+    if (!out.defined() || !out.requires_grad()) {
+      // A lone output is "the tensor" (t.backward()); among several, it is named by index.
+      const std::string which =
+          std::string(op) + ": " +
+          (outputs.size() == 1 ? "the tensor" : "output " + std::to_string(i));
+      if (!out.defined()) throw Error(which + " is undefined");
+      throw Error(which + " (shape " + shape_of(out) +
                   ") does not require grad and has no grad_fn; it must be computed from a "
                   "tensor created with requires_grad=true, outside NoGradGuard");
     }
