@@ -69,34 +69,36 @@ void check_finite(const Node& node, size_t input, const Tensor& grad) {
 
 using NodePointers = std::vector<Node*, detail::PoolAllocator<Node*>>;
 
-class GradModeGuard {
- public:
-  explicit GradModeGuard(bool enabled) : previous_(grad_enabled()) { set_grad_enabled(enabled); }
-  ~GradModeGuard() { set_grad_enabled(previous_); }
+// The engine, in three steps: check the roots, count for every node reachable from them how
+// many edges point at it, then run nodes in an order where each runs only after every node
+// that feeds it a gradient (dependency counting, no recursion).
 
- private:
-  bool previous_;
+// What a backward starts from: each output's node, with the gradient it is seeded with.
+struct Roots {
+  NodeList nodes;
+  TensorList grads;
 };
 
-// The engine. Counts, for every node reachable from the roots, how many edges point at it;
-// then runs nodes in an order where each runs only after every node that feeds it a gradient
-// (dependency counting, no recursion). `capture` (for grad()) collects the gradients arriving
-// at those nodes instead of writing leaves' `.grad()`.
-std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outputs,
-                                 const std::vector<Tensor>& grad_outputs, bool retain_graph,
-                                 bool create_graph, const std::vector<Tensor>& capture,
-                                 bool allow_unused) {
+// Step 1: checks the outputs and their grad_outputs, and pairs each output's node with its
+// seed gradient (ones for a one-element output when none is given).
+Roots check_roots(const char* op, const std::vector<Tensor>& outputs,
+                  const std::vector<Tensor>& grad_outputs) {
   if (!grad_outputs.empty() && grad_outputs.size() != outputs.size()) {
     throw Error(std::string(op) + ": got " + std::to_string(grad_outputs.size()) +
                 " grad_outputs for " + std::to_string(outputs.size()) + " outputs");
   }
-  NodeList roots;
-  TensorList root_grads;
+  Roots roots;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
     if (!out.defined() || !out.requires_grad()) {
-      throw Error(std::string(op) + ": output " + std::to_string(i) +
-                  " does not require grad and has no grad_fn");
+      // A lone output is "the tensor" (t.backward()); among several, it is named by index.
+      const std::string which =
+          std::string(op) + ": " +
+          (outputs.size() == 1 ? "the tensor" : "output " + std::to_string(i));
+      if (!out.defined()) throw Error(which + " is undefined");
+      throw Error(which + " (shape " + shape_of(out) +
+                  ") does not require grad and has no grad_fn; it must be computed from a "
+                  "tensor created with requires_grad=true, outside NoGradGuard");
     }
     Tensor seed = grad_outputs.empty() ? Tensor() : grad_outputs[i];
     if (!seed.defined()) {
@@ -111,18 +113,15 @@ std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outp
       throw Error(std::string(op) + ": grad_output shape " + shape_of(seed) +
                   " does not match output shape " + shape_of(out));
     }
-    roots.push_back(gradient_node(out));
-    root_grads.push_back(seed);
+    roots.nodes.push_back(gradient_node(out));
+    roots.grads.push_back(seed);
   }
-  NodePointers targets;
-  for (size_t i = 0; i < capture.size(); ++i) {
-    if (!capture[i].defined() || !capture[i].requires_grad()) {
-      throw Error(std::string(op) + ": input " + std::to_string(i) + " does not require grad");
-    }
-    targets.push_back(gradient_node(capture[i]).get());
-  }
+  return roots;
+}
 
-  // Discover the graph and count each node's incoming edges.
+// Step 2: finds every node reachable from the roots (an explicit stack, no recursion) and
+// counts in `pending` how many edges point at each. Returns the nodes found.
+NodePointers count_dependencies(const NodeList& roots) {
   NodePointers graph;
   NodePointers stack;
   for (const auto& root : roots) {
@@ -144,27 +143,34 @@ std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outp
       }
     }
   }
-  // Engine scratch lives in the nodes; clear it however this backward ends.
-  struct Cleanup {
-    NodePointers& graph;
-    ~Cleanup() {
-      for (Node* node : graph) {
-        node->seen = false;
-        node->pending = 0;
-        node->buffer = Tensor();
-      }
-    }
-  } cleanup{graph};
+  return graph;
+}
 
-  const bool accumulate_leaves = capture.empty();
-  std::vector<Tensor> captured(capture.size());
-  GradModeGuard grad_mode_guard(create_graph);
-  for (size_t i = 0; i < roots.size(); ++i) {
-    Tensor& buffer = roots[i]->buffer;
-    buffer = buffer.defined() ? add(buffer, root_grads[i]) : root_grads[i];
+// Engine scratch lives in the nodes; this clears it however the backward ends.
+struct ScratchCleanup {
+  const NodePointers& graph;
+  ~ScratchCleanup() {
+    for (Node* node : graph) {
+      node->seen = false;
+      node->pending = 0;
+      node->buffer = Tensor();
+    }
+  }
+};
+
+// Step 3: runs each node once all its gradients have arrived (pending == 0), passing what it
+// returns on to its inputs' nodes. Returns the gradients that reached `targets` (grad());
+// with no targets, leaves accumulate into `.grad()` instead (backward()).
+std::vector<Tensor> run_ready_queue(const Roots& roots, const NodePointers& targets,
+                                    bool retain_graph) {
+  const bool accumulate_leaves = targets.empty();
+  std::vector<Tensor> captured(targets.size());
+  for (size_t i = 0; i < roots.nodes.size(); ++i) {
+    Tensor& buffer = roots.nodes[i]->buffer;
+    buffer = buffer.defined() ? add(buffer, roots.grads[i]) : roots.grads[i];
   }
   NodePointers ready;
-  for (const auto& root : roots) {
+  for (const auto& root : roots.nodes) {
     if (root->pending == 0 && std::find(ready.begin(), ready.end(), root.get()) == ready.end()) {
       ready.push_back(root.get());
     }
@@ -193,16 +199,18 @@ std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outp
       if (--child->pending == 0) ready.push_back(child);
     }
   }
-
-  for (size_t i = 0; i < captured.size(); ++i) {
-    if (!captured[i].defined() && !allow_unused) {
-      throw Error(std::string(op) + ": input " + std::to_string(i) + " (shape " +
-                  shape_of(capture[i]) +
-                  ") was not used to compute the outputs; pass "
-                  "allow_unused=true to get an undefined gradient for it");
-    }
-  }
   return captured;
+}
+
+// The engine, in the three steps above; `targets` as for run_ready_queue.
+std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outputs,
+                                 const std::vector<Tensor>& grad_outputs, bool retain_graph,
+                                 bool create_graph, const NodePointers& targets) {
+  const Roots roots = check_roots(op, outputs, grad_outputs);
+  const NodePointers graph = count_dependencies(roots.nodes);
+  const ScratchCleanup cleanup{graph};
+  const GradModeGuard grad_mode_guard(create_graph);
+  return run_ready_queue(roots, targets, retain_graph);
 }
 
 }  // namespace
@@ -263,6 +271,8 @@ void Node::hand_over_owned_nodes(NodeList& out) {
 
 // -- function nodes ----------------------------------------------------------------------------
 
+namespace detail {
+
 // Destroying the last node of a long chain would otherwise destroy its inputs' nodes
 // recursively (one stack frame per op). Instead, owned nodes are moved to an explicit stack
 // and each is emptied before it dies.
@@ -304,8 +314,6 @@ void FunctionNode::hand_over_owned_nodes(NodeList& out) {
   saved.clear();
 }
 
-namespace detail {
-
 bool should_record(TensorRefs inputs) {
   if (!grad_enabled()) return false;
   for (const Tensor& input : inputs) {
@@ -339,14 +347,28 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const std::vector<Tensor>& grad_outputs, bool retain_graph,
                          bool create_graph, bool allow_unused) {
   if (inputs.empty()) throw Error("grad: no inputs given");
-  return run_backward("grad", outputs, grad_outputs, retain_graph || create_graph, create_graph,
-                      inputs, allow_unused);
+  NodePointers targets;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined() || !inputs[i].requires_grad()) {
+      throw Error("grad: input " + std::to_string(i) + " does not require grad");
+    }
+    targets.push_back(gradient_node(inputs[i]).get());
+  }
+  std::vector<Tensor> captured = run_backward("grad", outputs, grad_outputs,
+                                              retain_graph || create_graph, create_graph, targets);
+  for (size_t i = 0; i < captured.size(); ++i) {
+    if (!captured[i].defined() && !allow_unused) {
+      throw Error("grad: input " + std::to_string(i) + " (shape " + shape_of(inputs[i]) +
+                  ") was not used to compute the outputs; pass allow_unused=true to get an "
+                  "undefined gradient for it");
+    }
+  }
+  return captured;
 }
 
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
               bool retain_graph, bool create_graph) {
-  run_backward("backward", outputs, grad_outputs, retain_graph || create_graph, create_graph, {},
-               false);
+  run_backward("backward", outputs, grad_outputs, retain_graph || create_graph, create_graph, {});
 }
 
 bool grad_enabled() { return grad_mode; }

@@ -6,13 +6,15 @@
 // backward needs. Ownership only points from outputs to inputs, so the graph has no cycles:
 // when a node must remember its own output (exp, tanh, softmax, ...) it saves the output's
 // *data*, detached, and rebuilds the link to itself only while its backward runs.
+//
+// This header holds the concepts; core/autograd_detail.h (included at the end) holds the
+// machinery that makes recording cheap.
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
-#include <span>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include <ember/core/allocator.h>
@@ -27,6 +29,31 @@ using TensorList = std::vector<Tensor, detail::PoolAllocator<Tensor>>;
 using Grads = TensorList;
 /// A node's edges to its inputs' nodes; also the engine's work lists.
 using NodeList = std::vector<std::shared_ptr<Node>, detail::PoolAllocator<std::shared_ptr<Node>>>;
+
+/// A node of the autograd graph: the backward of one op application.
+class Node : public std::enable_shared_from_this<Node> {
+ public:
+  virtual ~Node();
+  /// Given d(loss)/d(output), returns d(loss)/d(input) for each input (undefined where the
+  /// input needs no gradient).
+  virtual Grads apply(const Tensor& grad_output) = 0;
+  /// PyTorch's name for the node, e.g. "MulBackward0".
+  virtual std::string name() const = 0;
+  /// Frees saved tensors after a backward without retain_graph.
+  virtual void release_saved() {}
+
+  /// Moves every node this one owns (edges, producers of saved tensors) into `out`, so a
+  /// destructor can free a long chain with an explicit stack instead of recursion.
+  virtual void hand_over_owned_nodes(NodeList& out);
+
+  /// The edges: one per input, the input's node, or null if it needs no gradient.
+  NodeList next;
+
+  // Scratch space of the engine during one backward (reset when it ends).
+  bool seen = false;  // reached while discovering the graph
+  int pending = 0;    // gradients still to arrive from nodes not yet run
+  Tensor buffer;      // sum of the gradients arrived so far
+};
 
 /// A tensor a node keeps for its backward, with the storage version seen when it was saved.
 /// Unpacking checks that version, so an in-place change since then throws instead of
@@ -52,31 +79,6 @@ class SavedTensor {
   bool is_output_ = false;
 };
 
-/// A node of the autograd graph: the backward of one op application.
-class Node : public std::enable_shared_from_this<Node> {
- public:
-  virtual ~Node();
-  /// Given d(loss)/d(output), returns d(loss)/d(input) for each input (undefined where the
-  /// input needs no gradient).
-  virtual Grads apply(const Tensor& grad_output) = 0;
-  /// PyTorch's name for the node, e.g. "MulBackward0".
-  virtual std::string name() const = 0;
-  /// Frees saved tensors after a backward without retain_graph.
-  virtual void release_saved() {}
-
-  /// Moves every node this one owns (edges, producers of saved tensors) into `out`, so a
-  /// destructor can free a long chain with an explicit stack instead of recursion.
-  virtual void hand_over_owned_nodes(NodeList& out);
-
-  /// One edge per input: the input's node, or null if it needs no gradient.
-  NodeList next;
-
-  // Scratch space of the engine during one backward (reset when it ends).
-  bool seen = false;  // reached while discovering the graph
-  int pending = 0;    // gradients still to arrive from nodes not yet run
-  Tensor buffer;      // sum of the gradients arrived so far
-};
-
 /// What an op's backward function receives besides the output gradient.
 struct BackwardContext {
   TensorList saved;  // the tensors passed to `record`, in order
@@ -87,93 +89,23 @@ struct BackwardContext {
   bool needs_grad(size_t i) const { return (*edges)[i] != nullptr; }
 };
 
-/// The node of one op application: its name, the tensors it saved and, in the subclass
-/// `record` creates, its backward function.
-class FunctionNode : public Node {
- public:
-  explicit FunctionNode(const char* name) : name_(name) {}
-  /// Frees the graph behind this node with an explicit stack (see hand_over_owned_nodes).
-  ~FunctionNode() override;
-  Grads apply(const Tensor& grad_output) final;
-  std::string name() const final { return name_; }
-  void release_saved() final;
-  void hand_over_owned_nodes(NodeList& out) final;
-
-  std::vector<SavedTensor, detail::PoolAllocator<SavedTensor>> saved;
-  SavedTensor output;
-  bool has_output = false;
-
- protected:
-  virtual Grads backward(const Tensor& grad_output, const BackwardContext& ctx) = 0;
-
- private:
-  const char* name_;
-  bool released_ = false;
-};
-
-namespace detail {
-// The backward lambda is stored inside the node itself (no std::function, so no extra heap
-// allocation per recorded op).
-template <class Backward>
-class LambdaNode final : public FunctionNode {
- public:
-  LambdaNode(const char* name, Backward backward)
-      : FunctionNode(name), backward_(std::move(backward)) {}
-
- private:
-  Grads backward(const Tensor& grad_output, const BackwardContext& ctx) override {
-    auto grads = backward_(grad_output, ctx);
-    if constexpr (std::is_same_v<decltype(grads), Grads>) {
-      return grads;
-    } else {
-      return Grads(grads.begin(), grads.end());  // e.g. a std::vector<Tensor>
-    }
-  }
-  Backward backward_;
-};
-
-// The tensors given to `record`, by reference: copying them into a list first would cost two
-// reference-count updates each even when nothing is recorded.
-using TensorRefs = std::span<const std::reference_wrapper<const Tensor>>;
-bool should_record(TensorRefs inputs);
-Tensor attach(std::shared_ptr<FunctionNode> node, const Tensor& output, TensorRefs inputs,
-              TensorRefs saved, bool save_output);
-
-// Both `record`s: a node holding `backward`, attached when some input needs a gradient.
-template <class Backward>
-Tensor record_node(const char* name, const Tensor& output, TensorRefs inputs, TensorRefs saved,
-                   Backward backward, bool save_output) {
-  if (!should_record(inputs)) return output;
-  return attach(
-      std::allocate_shared<LambdaNode<Backward>>(PoolAllocator<char>(), name, std::move(backward)),
-      output, inputs, saved, save_output);
-}
-}  // namespace detail
-
 /// Attaches a node named `name` to `output` when grad mode is on and some input requires
 /// grad; otherwise returns `output` untouched. `saved` are kept for the backward, and the
 /// output too when `save_output`.
 ///
-/// `backward(grad_output, ctx)` returns one gradient per input. It must capture no Tensor
-/// (save tensors through `saved` instead), so no node can own its own output.
+/// `backward(grad_output, ctx)` returns one gradient per input (as Grads or a
+/// std::vector<Tensor>). It must capture no Tensor (save tensors through `saved` instead),
+/// so no node can own its own output.
 template <class Backward>
 Tensor record(const char* name, const Tensor& output,
               std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
               std::initializer_list<std::reference_wrapper<const Tensor>> saved, Backward backward,
-              bool save_output = false) {
-  return detail::record_node(name, output, inputs, saved, std::move(backward), save_output);
-}
+              bool save_output = false);
 
 /// Same, for ops with a variable number of inputs (cat, stack).
 template <class Backward>
 Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>& inputs,
-              const std::vector<Tensor>& saved, Backward backward, bool save_output = false) {
-  using Refs = std::vector<std::reference_wrapper<const Tensor>,
-                           detail::PoolAllocator<std::reference_wrapper<const Tensor>>>;
-  const Refs input_refs(inputs.begin(), inputs.end()), saved_refs(saved.begin(), saved.end());
-  return detail::record_node(name, output, input_refs, saved_refs, std::move(backward),
-                             save_output);
-}
+              const std::vector<Tensor>& saved, Backward backward, bool save_output = false);
 
 /// Functional form of backward: d(outputs)/d(inputs), weighted by `grad_outputs` (ones for
 /// scalar outputs when omitted). Leaves' `.grad()` is untouched. An input the outputs do
@@ -190,16 +122,23 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& gra
 bool grad_enabled();
 void set_grad_enabled(bool enabled);
 
-/// Disables graph recording on this thread for its lifetime (like torch.no_grad()).
-class NoGradGuard {
+/// Sets grad mode on this thread for its lifetime, then restores the previous mode
+/// (like torch.set_grad_enabled as a context manager).
+class GradModeGuard {
  public:
-  NoGradGuard() : previous_(grad_enabled()) { set_grad_enabled(false); }
-  ~NoGradGuard() { set_grad_enabled(previous_); }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  explicit GradModeGuard(bool enabled) : previous_(grad_enabled()) { set_grad_enabled(enabled); }
+  ~GradModeGuard() { set_grad_enabled(previous_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
 
  private:
   bool previous_;
+};
+
+/// Disables graph recording on this thread for its lifetime (like torch.no_grad()).
+class NoGradGuard : public GradModeGuard {
+ public:
+  NoGradGuard() : GradModeGuard(false) {}
 };
 
 /// Whether anomaly detection is on for this thread (off by default).
@@ -219,3 +158,5 @@ class DetectAnomalyGuard {
 };
 
 }  // namespace ember
+
+#include <ember/core/autograd_detail.h>

@@ -85,6 +85,11 @@ Tensor mean(const Tensor& x, const Dims& dims, bool keepdim = false);
 /// Variance; `unbiased` divides by n - 1 (Bessel's correction) instead of n.
 Tensor var(const Tensor& x, bool unbiased = true);
 Tensor var(const Tensor& x, const Dims& dims, bool unbiased = true, bool keepdim = false);
+/// Standard deviation, sqrt(var) with var's options. Where the variance is 0 the gradient is
+/// 0, as in PyTorch (sqrt's own would be infinite). Spell it ember::std(x) or x.std(): after
+/// `using namespace ember`, a plain std(x) is ambiguous with namespace std.
+Tensor std(const Tensor& x, bool unbiased = true);
+Tensor std(const Tensor& x, const Dims& dims, bool unbiased = true, bool keepdim = false);
 
 /// Values and indices (as floats) of the max/min along `dim`, like torch.max(x, dim).
 struct ValuesIndices {
@@ -140,5 +145,14 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 Tensor matmul(const Tensor& a, const Tensor& b);
 /// x·wᵀ + b in one GEMM: x [..., in], w [out, in], b [out] (optional) -> [..., out].
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = {});
+
+// -- loss primitives (core/ops/loss.cpp) ----------------------------------------------------
+// The losses fused into one node for speed; the others are composites in nn/loss.h.
+
+/// How a loss reduces its per-element values: None keeps them, Mean and Sum reduce to [].
+enum class Reduction { None, Mean, Sum };
+/// (input - target)², for input and target of the same shape (else Error, as for an
+/// undefined one). Also nn::mse_loss.
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 
 }  // namespace ember

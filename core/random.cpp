@@ -5,6 +5,7 @@
 #include <numbers>
 #include <random>
 #include <sstream>
+#include <utility>
 
 namespace ember {
 
@@ -75,6 +76,34 @@ Tensor normal(const Shape& shape, float mean, float stddev, bool requires_grad) 
       out[i + 1] = static_cast<float>(mean + stddev * radius * std::sin(angle));
   }
   return t.requires_grad_(requires_grad);
+}
+
+namespace {
+// A uniform integer in [0, count), count > 0: draws that fall in the incomplete last block of
+// `count` values are redrawn, so every value is equally likely (no modulo bias).
+uint32_t uniform_index(uint32_t count) {
+  const uint64_t range = uint64_t(1) << 32;
+  const uint64_t limit = range - range % count;
+  uint64_t draw = generator()();
+  while (draw >= limit) draw = generator()();
+  return static_cast<uint32_t>(draw % count);
+}
+}  // namespace
+
+// Fisher-Yates: position i swaps with a uniform position in [0, i].
+Tensor randperm(int64_t n) {
+  constexpr int64_t kExactFloats = int64_t(1) << 24;
+  if (n < 0 || n > kExactFloats) {
+    throw Error("randperm: n must be in [0, 2^24] (" + std::to_string(kExactFloats) + "), got " +
+                std::to_string(n));
+  }
+  Tensor t = empty({n});
+  float* values = t.data();
+  for (int64_t i = 0; i < n; ++i) values[i] = static_cast<float>(i);
+  for (int64_t i = n - 1; i > 0; --i) {
+    std::swap(values[i], values[uniform_index(static_cast<uint32_t>(i + 1))]);
+  }
+  return t;
 }
 
 Tensor randn(const Shape& shape, bool requires_grad) {

@@ -19,6 +19,10 @@ Tensor uniform(const Shape& shape, float low, float high, bool requires_grad = f
 Tensor randn(const Shape& shape, bool requires_grad = false);
 Tensor normal(const Shape& shape, float mean, float stddev, bool requires_grad = false);
 
+/// A random permutation of 0, 1, ..., n - 1 (as floats, shape [n]), like torch.randperm.
+/// Throws Error if n < 0 or n > 2^24 (beyond it a float cannot hold every index exactly).
+Tensor randperm(int64_t n);
+
 /// One uniform sample in [0, 1) from the global generator (for dropout masks, shuffles).
 float uniform_sample();
 

@@ -1,6 +1,8 @@
 #include <ember/core/error.h>
 #include <ember/core/shape.h>
 
+#include <ostream>
+
 namespace ember {
 
 Shape& Shape::operator=(Shape&& other) noexcept {
@@ -44,6 +46,8 @@ std::string to_string(const Shape& shape) {
   }
   return s + "]";
 }
+
+std::ostream& operator<<(std::ostream& out, const Shape& shape) { return out << to_string(shape); }
 
 Shape contiguous_strides(const Shape& shape) {
   Shape strides(shape.size());

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
+#include <iosfwd>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -123,6 +124,8 @@ int64_t numel_of(const Shape& shape);
 
 /// "[2, 3]": for error messages and printing.
 std::string to_string(const Shape& shape);
+/// Prints to_string(shape), so `std::cout << t.shape()` works.
+std::ostream& operator<<(std::ostream& out, const Shape& shape);
 
 /// Row-major strides in elements: [2, 3, 4] -> [12, 4, 1].
 Shape contiguous_strides(const Shape& shape);

@@ -105,6 +105,8 @@ class Tensor {
   Tensor mean(const Dims& dims, bool keepdim = false) const;
   Tensor var(bool unbiased = true) const;
   Tensor var(const Dims& dims, bool unbiased = true, bool keepdim = false) const;
+  Tensor std(bool unbiased = true) const;
+  Tensor std(const Dims& dims, bool unbiased = true, bool keepdim = false) const;
   Tensor logsumexp(int64_t dim, bool keepdim = false) const;
   Tensor softmax(int64_t dim) const;
   Tensor log_softmax(int64_t dim) const;

@@ -33,6 +33,10 @@ Tensor Tensor::var(bool unbiased) const { return ember::var(*this, unbiased); }
 Tensor Tensor::var(const Dims& dims, bool unbiased, bool keepdim) const {
   return ember::var(*this, dims, unbiased, keepdim);
 }
+Tensor Tensor::std(bool unbiased) const { return ember::std(*this, unbiased); }
+Tensor Tensor::std(const Dims& dims, bool unbiased, bool keepdim) const {
+  return ember::std(*this, dims, unbiased, keepdim);
+}
 Tensor Tensor::logsumexp(int64_t dim, bool keepdim) const {
   return ember::logsumexp(*this, dim, keepdim);
 }

@@ -1,4 +1,3 @@
-#include <ember/core/autograd.h>
 #include <ember/core/error.h>
 #include <ember/core/ops.h>
 #include <ember/nn/loss.h>
@@ -217,61 +216,6 @@ Tensor cross_entropy_with_probabilities(const Tensor& log_probs, const Tensor& t
 
 // -- regression losses ----------------------------------------------------------------------
 
-namespace {
-// norm·(input - target)·g in one pass: mse_loss's backward, itself recorded (as PyTorch's
-// mse_loss_backward) so that create_graph works. g is 0-d after a reduction (it broadcasts
-// over the elements) or input-shaped for Reduction::None.
-//   d/dg = Σ norm·(input - target)·gg (to g's shape),  d/dinput = norm·g·gg = -d/dtarget
-// input, target: [*]; g: [] or [*]; result: [*]
-Tensor mse_loss_backward(const Tensor& g, const Tensor& input, const Tensor& target, float norm) {
-  Tensor out = empty(input.shape());
-  const float *x = input.data(), *t = target.data(), *gp = g.data();
-  const bool broadcast = g.numel() == 1;
-  float* grad = out.data();
-  for (int64_t i = 0, n = input.numel(); i < n; ++i) {
-    grad[i] = norm * (x[i] - t[i]) * gp[broadcast ? 0 : i];  // PyTorch's order of operations
-  }
-  return record(
-      "MseLossBackwardBackward0", out, {g, input, target}, {g, input, target},
-      [norm](const Tensor& gg, const BackwardContext& ctx) {
-        const Tensor &g = ctx.saved[0], &input = ctx.saved[1], &target = ctx.saved[2];
-        const Tensor by_grad = ctx.needs_grad(1) || ctx.needs_grad(2) ? gg * g * norm : Tensor();
-        return Grads{ctx.needs_grad(0) ? sum_to((input - target) * gg * norm, g.shape()) : Tensor(),
-                     ctx.needs_grad(1) ? by_grad : Tensor(),
-                     ctx.needs_grad(2) ? -by_grad : Tensor()};
-      });
-}
-}  // namespace
-
-// (input - target)², reduced. One node, as in PyTorch, rather than sub, mul and mean nodes:
-// the loss of every regression step, where op count is most of the cost of a small model.
-//   d/dinput = 2·(input - target)·g (·1/n for the mean),  d/dtarget = -d/dinput
-Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  check_same_shape(input, target, "mse_loss");
-  const float *x = input.data(), *t = target.data();
-  const int64_t n = input.numel();
-  Tensor out;
-  if (reduction == Reduction::None) {
-    out = empty(input.shape());
-    float* losses = out.data();
-    for (int64_t i = 0; i < n; ++i) losses[i] = (x[i] - t[i]) * (x[i] - t[i]);
-  } else {
-    // Each square is rounded to float, then summed in double and rounded once, as `sum`.
-    double total = 0;
-    for (int64_t i = 0; i < n; ++i) total += (x[i] - t[i]) * (x[i] - t[i]);
-    // The mean of nothing is 0 · inf = NaN, as in PyTorch.
-    out = scalar_tensor(static_cast<float>(
-        reduction == Reduction::Mean ? total * (1.0 / static_cast<double>(n)) : total));
-  }
-  const float norm = reduction == Reduction::Mean ? 2.f / static_cast<float>(n) : 2.f;
-  return record(
-      "MseLossBackward0", out, {input, target}, {input, target},
-      [norm](const Tensor& g, const BackwardContext& ctx) {
-        const Tensor grad = mse_loss_backward(g, ctx.saved[0], ctx.saved[1], norm);
-        return Grads{ctx.needs_grad(0) ? grad : Tensor(), ctx.needs_grad(1) ? -grad : Tensor()};
-      });
-}
-
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   check_same_shape(input, target, "l1_loss");
   return reduce(abs(input - target), reduction);
@@ -417,84 +361,38 @@ Tensor gaussian_nll_loss(const Tensor& input, const Tensor& target, const Tensor
 
 // -- modules --------------------------------------------------------------------------------
 
-Tensor MSELoss::forward(const Tensor& input, const Tensor& target) const {
-  return mse_loss(input, target, reduction_);
-}
-Tensor MSELoss::operator()(const Tensor& input, const Tensor& target) const {
-  return forward(input, target);
-}
-
-Tensor L1Loss::forward(const Tensor& input, const Tensor& target) const {
-  return l1_loss(input, target, reduction_);
-}
-Tensor L1Loss::operator()(const Tensor& input, const Tensor& target) const {
-  return forward(input, target);
-}
-
-SmoothL1Loss::SmoothL1Loss(Reduction reduction, float beta) : reduction_(reduction), beta_(beta) {
+SmoothL1Loss::SmoothL1Loss(Reduction reduction, float beta) : LossModule(reduction, beta) {
   if (!(beta >= 0.f)) throw Error("SmoothL1Loss: beta must be >= 0, got " + python_float(beta));
 }
-Tensor SmoothL1Loss::forward(const Tensor& input, const Tensor& target) const {
-  return smooth_l1_loss(input, target, reduction_, beta_);
-}
-Tensor SmoothL1Loss::operator()(const Tensor& input, const Tensor& target) const {
-  return forward(input, target);
-}
 
-HuberLoss::HuberLoss(Reduction reduction, float delta) : reduction_(reduction), delta_(delta) {
+HuberLoss::HuberLoss(Reduction reduction, float delta) : LossModule(reduction, delta) {
   if (!(delta > 0.f)) throw Error("HuberLoss: delta must be > 0, got " + python_float(delta));
 }
-Tensor HuberLoss::forward(const Tensor& input, const Tensor& target) const {
-  return huber_loss(input, target, reduction_, delta_);
+
+namespace {
+// Class weights become buffers, as in PyTorch, so they are saved with the module; the
+// module's options then hold the registered handle.
+void register_weight(Module& module, const char* name, Tensor& weight) {
+  if (weight.defined()) weight = module.register_buffer(name, weight);
 }
-Tensor HuberLoss::operator()(const Tensor& input, const Tensor& target) const {
-  return forward(input, target);
+}  // namespace
+
+CrossEntropyLoss::CrossEntropyLoss(CrossEntropyOptions options) : LossModule(std::move(options)) {
+  register_weight(*this, "weight", std::get<0>(options_).weight);
 }
 
-// The class weights become buffers, as in PyTorch, so they are saved with the module and
-// `options_` holds the same handles.
-CrossEntropyLoss::CrossEntropyLoss(CrossEntropyOptions options) : options_(std::move(options)) {
-  if (options_.weight.defined()) options_.weight = register_buffer("weight", options_.weight);
-}
-Tensor CrossEntropyLoss::forward(const Tensor& input, const Tensor& target) const {
-  return cross_entropy(input, target, options_);
-}
-Tensor CrossEntropyLoss::operator()(const Tensor& input, const Tensor& target) const {
-  return forward(input, target);
+NLLLoss::NLLLoss(NLLLossOptions options) : LossModule(std::move(options)) {
+  register_weight(*this, "weight", std::get<0>(options_).weight);
 }
 
-NLLLoss::NLLLoss(NLLLossOptions options) : options_(std::move(options)) {
-  if (options_.weight.defined()) options_.weight = register_buffer("weight", options_.weight);
-}
-Tensor NLLLoss::forward(const Tensor& input, const Tensor& target) const {
-  return nll_loss(input, target, options_);
-}
-Tensor NLLLoss::operator()(const Tensor& input, const Tensor& target) const {
-  return forward(input, target);
-}
-
-BCELoss::BCELoss(BCELossOptions options) : options_(std::move(options)) {
-  if (options_.weight.defined()) options_.weight = register_buffer("weight", options_.weight);
-}
-Tensor BCELoss::forward(const Tensor& input, const Tensor& target) const {
-  return binary_cross_entropy(input, target, options_);
-}
-Tensor BCELoss::operator()(const Tensor& input, const Tensor& target) const {
-  return forward(input, target);
+BCELoss::BCELoss(BCELossOptions options) : LossModule(std::move(options)) {
+  register_weight(*this, "weight", std::get<0>(options_).weight);
 }
 
 BCEWithLogitsLoss::BCEWithLogitsLoss(BCEWithLogitsLossOptions options)
-    : options_(std::move(options)) {
-  if (options_.weight.defined()) options_.weight = register_buffer("weight", options_.weight);
-  if (options_.pos_weight.defined()) {
-    options_.pos_weight = register_buffer("pos_weight", options_.pos_weight);
-  }
-}
-Tensor BCEWithLogitsLoss::forward(const Tensor& input, const Tensor& target) const {
-  return binary_cross_entropy_with_logits(input, target, options_);
-}
-Tensor BCEWithLogitsLoss::operator()(const Tensor& input, const Tensor& target) const {
-  return forward(input, target);
+    : LossModule(std::move(options)) {
+  register_weight(*this, "weight", std::get<0>(options_).weight);
+  register_weight(*this, "pos_weight", std::get<0>(options_).pos_weight);
 }
 
 Tensor GaussianNLLLoss::forward(const Tensor& input, const Tensor& target,

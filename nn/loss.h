@@ -2,8 +2,9 @@
 // Loss functions, as torch.nn.functional's, and the loss modules that hold their options
 // (MSELoss, CrossEntropyLoss, ...), as torch.nn's.
 //
-// Every loss is built from differentiable ops, so its gradient (and the gradient of that)
-// comes from autograd. Each compares `input` with `target` elementwise, or per class for
+// Every loss but mse_loss (a primitive of core/ops, fused into one node for speed) is
+// built from differentiable ops, so its gradient (and the gradient of that) comes from
+// autograd. Each compares `input` with `target` elementwise, or per class for
 // cross_entropy/nll_loss, and reduces with `reduction`:
 //   None: the per-element losses, Sum: their sum, Mean: their mean (a weighted mean for the
 //   class-weighted losses: the sum divided by the total weight of the targets).
@@ -11,17 +12,20 @@
 // probabilities outside [0, 1], ...) throw Error naming the loss and the offending value.
 
 #include <cstdint>
+#include <tuple>
 
+#include <ember/core/ops.h>
 #include <ember/nn/module.h>
 
 namespace ember::nn {
 
-enum class Reduction { None, Mean, Sum };
+/// None, Mean or Sum (declared with the loss primitives in core/ops.h).
+using ember::Reduction;
 
 // -- regression losses (input and target of the same shape) -----------------------------
 
-/// (input - target)²
-Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+/// (input - target)²: the primitive ember::mse_loss (core/ops/loss.cpp).
+using ember::mse_loss;
 /// |input - target|
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 /// 0.5 d² / beta where |d| < beta, |d| - 0.5 beta elsewhere, with d = input - target.
@@ -109,90 +113,70 @@ Tensor gaussian_nll_loss(const Tensor& input, const Tensor& target, const Tensor
 // (for printing and state dicts: class weights are buffers, as in PyTorch) but not Layers,
 // since they take two tensors.
 
-class MSELoss : public Module {
+/// The base of the two-tensor loss modules: holds the options its constructor was given,
+/// and `forward(input, target)` (or `loss(input, target)`) returns
+/// `function(input, target, options...)`.
+template <auto function, class... Options>
+class LossModule : public Module {
  public:
-  explicit MSELoss(Reduction reduction = Reduction::Mean) : reduction_(reduction) {}
-  Tensor forward(const Tensor& input, const Tensor& target) const;
-  Tensor operator()(const Tensor& input, const Tensor& target) const;
+  explicit LossModule(Options... options) : options_(std::move(options)...) {}
+  Tensor forward(const Tensor& input, const Tensor& target) const {
+    return std::apply(
+        [&](const Options&... options) { return function(input, target, options...); }, options_);
+  }
+  Tensor operator()(const Tensor& input, const Tensor& target) const {
+    return forward(input, target);
+  }
 
- private:
-  Reduction reduction_;
+ protected:
+  std::tuple<Options...> options_;
 };
 
-class L1Loss : public Module {
+class MSELoss : public LossModule<mse_loss, Reduction> {
  public:
-  explicit L1Loss(Reduction reduction = Reduction::Mean) : reduction_(reduction) {}
-  Tensor forward(const Tensor& input, const Tensor& target) const;
-  Tensor operator()(const Tensor& input, const Tensor& target) const;
-
- private:
-  Reduction reduction_;
+  explicit MSELoss(Reduction reduction = Reduction::Mean) : LossModule(reduction) {}
 };
 
-class SmoothL1Loss : public Module {
+class L1Loss : public LossModule<l1_loss, Reduction> {
+ public:
+  explicit L1Loss(Reduction reduction = Reduction::Mean) : LossModule(reduction) {}
+};
+
+/// Throws Error if beta < 0.
+class SmoothL1Loss : public LossModule<smooth_l1_loss, Reduction, float> {
  public:
   explicit SmoothL1Loss(Reduction reduction = Reduction::Mean, float beta = 1.f);
-  Tensor forward(const Tensor& input, const Tensor& target) const;
-  Tensor operator()(const Tensor& input, const Tensor& target) const;
-
- private:
-  Reduction reduction_;
-  float beta_;
 };
 
-class HuberLoss : public Module {
+/// Throws Error if delta <= 0.
+class HuberLoss : public LossModule<huber_loss, Reduction, float> {
  public:
   explicit HuberLoss(Reduction reduction = Reduction::Mean, float delta = 1.f);
-  Tensor forward(const Tensor& input, const Tensor& target) const;
-  Tensor operator()(const Tensor& input, const Tensor& target) const;
-
- private:
-  Reduction reduction_;
-  float delta_;
 };
 
 /// Registers options.weight, if given, as the buffer "weight".
-class CrossEntropyLoss : public Module {
+class CrossEntropyLoss : public LossModule<cross_entropy, CrossEntropyOptions> {
  public:
   explicit CrossEntropyLoss(CrossEntropyOptions options = {});
-  Tensor forward(const Tensor& input, const Tensor& target) const;
-  Tensor operator()(const Tensor& input, const Tensor& target) const;
-
- private:
-  CrossEntropyOptions options_;
 };
 
 /// Registers options.weight, if given, as the buffer "weight".
-class NLLLoss : public Module {
+class NLLLoss : public LossModule<nll_loss, NLLLossOptions> {
  public:
   explicit NLLLoss(NLLLossOptions options = {});
-  Tensor forward(const Tensor& input, const Tensor& target) const;
-  Tensor operator()(const Tensor& input, const Tensor& target) const;
-
- private:
-  NLLLossOptions options_;
 };
 
 /// Registers options.weight, if given, as the buffer "weight".
-class BCELoss : public Module {
+class BCELoss : public LossModule<binary_cross_entropy, BCELossOptions> {
  public:
   explicit BCELoss(BCELossOptions options = {});
-  Tensor forward(const Tensor& input, const Tensor& target) const;
-  Tensor operator()(const Tensor& input, const Tensor& target) const;
-
- private:
-  BCELossOptions options_;
 };
 
 /// Registers options.weight and options.pos_weight, if given, as buffers of those names.
-class BCEWithLogitsLoss : public Module {
+class BCEWithLogitsLoss
+    : public LossModule<binary_cross_entropy_with_logits, BCEWithLogitsLossOptions> {
  public:
   explicit BCEWithLogitsLoss(BCEWithLogitsLossOptions options = {});
-  Tensor forward(const Tensor& input, const Tensor& target) const;
-  Tensor operator()(const Tensor& input, const Tensor& target) const;
-
- private:
-  BCEWithLogitsLossOptions options_;
 };
 
 class GaussianNLLLoss : public Module {

@@ -132,6 +132,9 @@ TEST_CASE("gradcheck: reductions", "[gradcheck]") {
   check([](const Inputs& in) { return var(in[0]); }, {x});
   check([](const Inputs& in) { return var(in[0], {1}, false, true); }, {x});
   check([](const Inputs& in) { return var(in[0], {0, 2}, true, false); }, {x});
+  check([](const Inputs& in) { return ember::std(in[0]); }, {x});
+  check([](const Inputs& in) { return ember::std(in[0], {1}, false, true); }, {x});
+  check([](const Inputs& in) { return ember::std(in[0], {0, 2}); }, {x});
   check([](const Inputs& in) { return max(in[0], 1).values; }, {x});
   check([](const Inputs& in) { return min(in[0], -1, true).values; }, {x});
   check([](const Inputs& in) { return logsumexp(in[0], 2); }, {x});

@@ -3,7 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include <ember/ember.h>
 
@@ -156,4 +158,58 @@ TEST_CASE("slice clips bounds like Python", "[ops]") {
   Tensor x = arange(5.f);
   CHECK(slice(x, 0, -2, 100).to_vector() == std::vector<float>{3.f, 4.f});
   CHECK(slice(x, 0, 4, 2).numel() == 0);
+}
+
+TEST_CASE("a shape prints like to_string", "[ops]") {
+  std::ostringstream out;
+  out << zeros({2, 3}).shape() << ' ' << Shape{} << ' ' << Shape{1, 2, 3, 4, 5, 6, 7};
+  CHECK(out.str() == "[2, 3] [] [1, 2, 3, 4, 5, 6, 7]");
+}
+
+TEST_CASE("std is the square root of var, with Bessel's correction by default", "[ops]") {
+  // torch.std(y) = 2.8284 (sqrt(8)); torch.std(y, dim=1) = [sqrt(7/3), sqrt(28/3)];
+  // torch.std(y, dim=[0], unbiased=False, keepdim=True) = [[1, 1.5, 2.5]]
+  const Tensor y = tensor({1.f, 2.f, 4.f, 3.f, 5.f, 9.f}, {2, 3});
+  CHECK(ember::std(y).item() == Approx(std::sqrt(8.f)));
+  const std::vector<float> rows = y.std(Dims{1}).to_vector();
+  CHECK(rows[0] == Approx(std::sqrt(7.f / 3.f)));
+  CHECK(rows[1] == Approx(std::sqrt(28.f / 3.f)));
+  const Tensor columns = ember::std(y, {0}, false, true);
+  CHECK(columns.shape() == Shape{1, 3});
+  CHECK(columns.to_vector() == std::vector<float>{1.f, 1.5f, 2.5f});
+  // One element: the unbiased estimate divides 0 by 0, as torch.std(torch.tensor([3.])).
+  CHECK(std::isnan(ember::std(tensor({3.f})).item()));
+}
+
+TEST_CASE("std of a constant has gradient 0, as in PyTorch", "[ops]") {
+  // x = torch.ones(3, requires_grad=True); torch.std(x).backward() -> x.grad = [0, 0, 0]
+  const Tensor x = ones({3}, true);
+  const Tensor s = ember::std(x);
+  s.backward();
+  CHECK(s.item() == 0.f);
+  CHECK(x.grad().to_vector() == std::vector<float>{0.f, 0.f, 0.f});
+}
+
+TEST_CASE("randperm is a seeded permutation of 0..n-1", "[ops][random]") {
+  manual_seed(3);
+  const std::vector<float> first = randperm(50).to_vector();
+  manual_seed(3);
+  const std::vector<float> again = randperm(50).to_vector();
+  manual_seed(4);
+  const std::vector<float> other = randperm(50).to_vector();
+  CHECK(first == again);
+  CHECK(first != other);
+  std::vector<float> sorted = first, identity(50);
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 0; i < identity.size(); ++i) identity[i] = static_cast<float>(i);
+  CHECK(sorted == identity);
+  CHECK(first != identity);
+  CHECK(randperm(50).shape() == Shape{50});
+  CHECK(randperm(0).shape() == Shape{0});
+  CHECK(randperm(1).to_vector() == std::vector<float>{0.f});
+}
+
+TEST_CASE("randperm rejects a negative or too large n", "[ops][errors]") {
+  CHECK_THROWS_WITH(randperm(-1), Contains("randperm") && Contains("-1"));
+  CHECK_THROWS_WITH(randperm((int64_t(1) << 24) + 1), Contains("randperm") && Contains("2^24"));
 }

@@ -173,6 +173,10 @@ std::vector<Tensor> run_op(const json& spec, const std::vector<Tensor>& in) {
     if (!spec.contains("dims")) return {var(x, flag("unbiased"))};
     return {var(x, dims(), flag("unbiased"), flag("keepdim"))};
   }
+  if (op == "std") {
+    if (!spec.contains("dims")) return {ember::std(x, flag("unbiased"))};
+    return {ember::std(x, dims(), flag("unbiased"), flag("keepdim"))};
+  }
   if (op == "max" || op == "min") {
     const ValuesIndices result = op == "max" ? ember::max(x, integer("dim"), flag("keepdim"))
                                              : ember::min(x, integer("dim"), flag("keepdim"));

@@ -1,5 +1,5 @@
-// Reductions. sum and mean share one primitive; var and logsumexp are built from them, so
-// they need no backward of their own.
+// Reductions. sum and mean share one primitive; var, std and logsumexp are built from them,
+// so they need no backward of their own.
 
 #include <algorithm>
 #include <cmath>
@@ -105,6 +105,19 @@ Tensor var(const Tensor& x, const Dims& dims, bool unbiased, bool keepdim) {
 }
 
 Tensor var(const Tensor& x, bool unbiased) { return var(x, {}, unbiased, false); }
+
+// std = sqrt(var). At var = 0, d/dvar sqrt is infinite and var's own gradient 0, so the chain
+// rule would give inf · 0 = NaN; PyTorch defines the gradient there as 0. The "double where"
+// gets it: sqrt sees 1 instead of 0 and its result is replaced by a constant 0, so no gradient
+// reaches var at those entries. (A NaN variance, e.g. unbiased over one element, stays NaN.)
+Tensor std(const Tensor& x, const Dims& dims, bool unbiased, bool keepdim) {
+  detail::check_defined(x, "std");
+  const Tensor variance = var(x, dims, unbiased, keepdim);
+  const Tensor zero = variance == 0.f;
+  return where(zero, zeros({}), sqrt(where(zero, ones({}), variance)));
+}
+
+Tensor std(const Tensor& x, bool unbiased) { return std(x, {}, unbiased, false); }
 
 namespace {
 // max or min along `dim`. The gradient goes to the chosen element only, through a one-hot

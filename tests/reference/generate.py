@@ -91,6 +91,11 @@ def run_op(spec, xs):
             return (torch.var(xs[0], unbiased=spec["unbiased"]),)
         return (torch.var(xs[0], dim=spec["dims"], unbiased=spec["unbiased"],
                           keepdim=spec["keepdim"]),)
+    if op == "std":
+        if "dims" not in spec:
+            return (torch.std(xs[0], unbiased=spec["unbiased"]),)
+        return (torch.std(xs[0], dim=spec["dims"], unbiased=spec["unbiased"],
+                          keepdim=spec["keepdim"]),)
     if op in ("max", "min"):
         values, indices = getattr(torch, op)(xs[0], dim=spec["dim"], keepdim=spec["keepdim"])
         return (values, indices.to(xs[0].dtype))
@@ -366,6 +371,15 @@ def reduce_family():
     # Without subtracting the max first, exp(1e4) overflows to inf.
     family.add("logsumexp dim=1 extreme", {"op": "logsumexp", "dim": 1, "keepdim": False},
                [torch.tensor([[1e4, -1e4, 0.0, 1e4], [-1e4, -1e4, -1e4, -1e4 + 1.0]])])
+
+    # std is sqrt(var); added last so the cases above keep their random draws.
+    for unbiased in (True, False):
+        family.add(f"std all unbiased={unbiased} [3,4]", {"op": "std", "unbiased": unbiased},
+                   [family.randn(3, 4)])
+        for dims, keepdim in (([1], True), ([0, 2], False)):
+            family.add(f"std {dims} unbiased={unbiased} keepdim={keepdim} [2,3,4]",
+                       {"op": "std", "dims": dims, "unbiased": unbiased, "keepdim": keepdim},
+                       [family.randn(2, 3, 4)])
     return family
 
 

@@ -1,0 +1,99 @@
+#pragma once
+// How `record` builds a node cheaply. Included at the end of autograd.h; nothing here is
+// needed to read or write an op.
+//
+// Recording runs once per op application, so on a small model it is most of the cost of a
+// training step: the node is one pool allocation holding the backward lambda itself, and
+// the tensors given to `record` are passed by reference all the way to the node.
+
+#include <span>
+#include <type_traits>
+
+#include <ember/core/autograd.h>
+
+namespace ember::detail {
+
+/// The node of one op application: its name, the tensors it saved and, in the subclass
+/// `record` creates, its backward function.
+class FunctionNode : public Node {
+ public:
+  explicit FunctionNode(const char* name) : name_(name) {}
+  /// Frees the graph behind this node with an explicit stack (see hand_over_owned_nodes).
+  ~FunctionNode() override;
+  Grads apply(const Tensor& grad_output) final;
+  std::string name() const final { return name_; }
+  void release_saved() final;
+  void hand_over_owned_nodes(NodeList& out) final;
+
+  std::vector<SavedTensor, PoolAllocator<SavedTensor>> saved;
+  SavedTensor output;
+  bool has_output = false;
+
+ protected:
+  virtual Grads backward(const Tensor& grad_output, const BackwardContext& ctx) = 0;
+
+ private:
+  const char* name_;
+  bool released_ = false;
+};
+
+// The backward lambda is stored inside the node itself (no std::function, so no extra heap
+// allocation per recorded op).
+template <class Backward>
+class LambdaNode final : public FunctionNode {
+ public:
+  LambdaNode(const char* name, Backward backward)
+      : FunctionNode(name), backward_(std::move(backward)) {}
+
+ private:
+  Grads backward(const Tensor& grad_output, const BackwardContext& ctx) override {
+    auto grads = backward_(grad_output, ctx);
+    if constexpr (std::is_same_v<decltype(grads), Grads>) {
+      return grads;
+    } else {
+      return Grads(grads.begin(), grads.end());  // e.g. a std::vector<Tensor>
+    }
+  }
+  Backward backward_;
+};
+
+// The tensors given to `record`, by reference: copying them into a list first would cost two
+// reference-count updates each even when nothing is recorded.
+using TensorRefs = std::span<const std::reference_wrapper<const Tensor>>;
+bool should_record(TensorRefs inputs);
+Tensor attach(std::shared_ptr<FunctionNode> node, const Tensor& output, TensorRefs inputs,
+              TensorRefs saved, bool save_output);
+
+// Both `record`s: a node holding `backward`, attached when some input needs a gradient.
+template <class Backward>
+Tensor record_node(const char* name, const Tensor& output, TensorRefs inputs, TensorRefs saved,
+                   Backward backward, bool save_output) {
+  if (!should_record(inputs)) return output;
+  return attach(
+      std::allocate_shared<LambdaNode<Backward>>(PoolAllocator<char>(), name, std::move(backward)),
+      output, inputs, saved, save_output);
+}
+
+}  // namespace ember::detail
+
+namespace ember {
+
+template <class Backward>
+Tensor record(const char* name, const Tensor& output,
+              std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
+              std::initializer_list<std::reference_wrapper<const Tensor>> saved, Backward backward,
+              bool save_output) {
+  return detail::record_node(name, output, inputs, saved, std::move(backward), save_output);
+}
+
+template <class Backward>
+Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>& inputs,
+              const std::vector<Tensor>& saved, Backward backward, bool save_output) {
+  using Refs = std::vector<std::reference_wrapper<const Tensor>,
+                           detail::PoolAllocator<std::reference_wrapper<const Tensor>>>;
+  const Refs input_refs(inputs.begin(), inputs.end()), saved_refs(saved.begin(), saved.end());
+  return detail::record_node(name, output, input_refs, saved_refs, std::move(backward),
+                             save_output);
+}
+
+}  // namespace ember
