@@ -22,8 +22,11 @@ SANITIZE_BUILD_DIR ?= build-sanitize
 SANITIZERS ?= address,undefined
 
 # The demo: the CMake target to build, then the command that runs it.
-DEMO_TARGET ?= seed_models train_multitask
-DEMO_CMD ?= $(BUILD_DIR)/examples/seed_models && $(BUILD_DIR)/examples/train_multitask
+DEMO_TARGET ?= seed_models train_multitask ember_cli
+DEMO_CMD ?= $(BUILD_DIR)/examples/seed_models && $(BUILD_DIR)/examples/train_multitask && \
+	echo && echo "== ember train: one network, three tasks on the scikit-learn digits" && \
+	$(BUILD_DIR)/apps/ember train data/digits.csv.gz --target digit:classes --target odd:binary \
+	  --target high:binary --seed 0 --out $(BUILD_DIR)/demo-run
 # The benchmarks: the CMake targets to build (empty: everything), then the command that
 # runs them (default: every executable directly in $(BUILD_DIR)/bench, in name order).
 BENCH_TARGETS ?=

@@ -110,7 +110,7 @@ TEST_CASE("backward on several outputs names the one that does not require grad 
   CHECK_THROWS_WITH(grad({x.sum(), Tensor()}, {x}), Contains("grad: output 1 is undefined"));
 }
 
-TEST_CASE("GradModeGuard sets grad mode for its scope; NoGradGuard is its no-grad form",
+TEST_CASE("GradModeGuard sets grad mode for its scope, and NoGradGuard is its no-grad form",
           "[autograd]") {
   const Tensor x = ones({2}, true);
   {

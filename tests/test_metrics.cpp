@@ -177,7 +177,7 @@ TEST_CASE("calibration matches NumPy: ECE and every reliability bin", "[train][m
   }
 }
 
-TEST_CASE("calibration bins are (lower, upper]: a confidence on an edge joins the lower bin",
+TEST_CASE("calibration bins include their upper edge: a confidence on an edge joins the lower bin",
           "[train][metrics]") {
   // Confidences 0.5, 0.75, 1 and 0.625 in 4 bins: (0.25, 0.5] gets 0.5 (right),
   // (0.5, 0.75] gets 0.75 (wrong) and 0.625 (right), (0.75, 1] gets 1 (right).
