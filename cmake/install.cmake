@@ -42,8 +42,9 @@ install(TARGETS ember EXPORT emberTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # -- public headers --------------------------------------------------------------------------
-# Every *.h of the public layers plus the umbrella header, at the same relative path under
-# include/ember/. CONFIGURE_DEPENDS picks up headers added after the first configure.
+# Every *.h of the public layers plus the top-level ones (the umbrella header, error.h), at
+# the same relative path under include/ember/. CONFIGURE_DEPENDS picks up headers added
+# after the first configure.
 file(GLOB_RECURSE _ember_headers CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
   ${PROJECT_SOURCE_DIR}/core/*.h
   ${PROJECT_SOURCE_DIR}/kernels/*.h
@@ -52,9 +53,9 @@ file(GLOB_RECURSE _ember_headers CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR
   ${PROJECT_SOURCE_DIR}/models/*.h)
 # core/ops/common.h holds helpers private to the op implementations.
 list(FILTER _ember_headers EXCLUDE REGEX "^core/ops/")
-file(GLOB _ember_umbrella CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
-  ${PROJECT_SOURCE_DIR}/ember.h)
-foreach(_header IN LISTS _ember_umbrella _ember_headers)
+file(GLOB _ember_top_headers CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
+  ${PROJECT_SOURCE_DIR}/*.h)
+foreach(_header IN LISTS _ember_top_headers _ember_headers)
   cmake_path(GET _header PARENT_PATH _dir)
   install(FILES ${PROJECT_SOURCE_DIR}/${_header}
     DESTINATION ${EMBER_INSTALL_INCLUDEDIR}/ember/${_dir})

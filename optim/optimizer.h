@@ -16,8 +16,8 @@
 #include <utility>
 #include <vector>
 
-#include <ember/core/error.h>
 #include <ember/core/tensor.h>
+#include <ember/error.h>
 
 namespace ember::optim {
 
