@@ -9,6 +9,9 @@
 #   make format-check   fail if any C++ file is not clang-formatted
 #   make clean          remove build/ and build-sanitize/
 #
+# Another compiler gets its own build folder (CMake reads CXX when it first configures one):
+#   CXX=clang++ make test BUILD_DIR=build-clang
+#
 # Variables (override on the command line, e.g. `make test BUILD_DIR=build-gcc`):
 
 BUILD_DIR ?= build

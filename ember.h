@@ -2,14 +2,16 @@
 // ember: a small, readable tensor and reverse-mode autograd engine. Include this one header.
 
 #include <ember/core/autograd.h>
-#include <ember/core/error.h>
 #include <ember/core/gradcheck.h>
 #include <ember/core/io/safetensors.h>
 #include <ember/core/ops.h>
 #include <ember/core/random.h>
 #include <ember/core/shape.h>
 #include <ember/core/tensor.h>
+#include <ember/error.h>
+#include <ember/models/multitask_net.h>
 #include <ember/models/seed.h>
+#include <ember/models/task.h>
 #include <ember/nn/activation.h>
 #include <ember/nn/containers.h>
 #include <ember/nn/data.h>
@@ -28,3 +30,11 @@
 #include <ember/optim/optimizer.h>
 #include <ember/optim/rmsprop.h>
 #include <ember/optim/sgd.h>
+#include <ember/train/csv_log.h>
+#include <ember/train/metrics.h>
+#include <ember/train/progress.h>
+#include <ember/train/run.h>
+#include <ember/train/run_logger.h>
+#include <ember/train/tabular.h>
+#include <ember/train/tensorboard.h>
+#include <ember/train/trainer.h>

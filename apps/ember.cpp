@@ -2,7 +2,7 @@
 // with the saved model. A thin layer over ember::train (train/run.h): every command is a
 // library call with parsed arguments.
 
-#include <ember/core/error.h>
+#include <ember/error.h>
 #include <ember/nn/csv.h>
 #include <ember/train/run.h>
 

@@ -68,7 +68,7 @@ EMULATOR_TESTS="$BUILD_DIR/tests/cuda/ember_cuda_emulator_tests"
 BENCH="$BUILD_DIR/bench/gemm_cuda"
 if [ "${GPU_CHECK_DIRECT:-0}" != 1 ] && cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DEMBER_CUDA=ON \
   -DCMAKE_CUDA_COMPILER="$NVCC" -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" \
-  -DEMBER_BUILD_TESTS=ON -DEMBER_BUILD_BENCH=ON >"$LOG" 2>&1; then
+  -DEMBER_CUDA_VERBOSE=ON -DEMBER_BUILD_TESTS=ON -DEMBER_BUILD_BENCH=ON >"$LOG" 2>&1; then
   echo "with CMake"
   cmake --build "$BUILD_DIR" -j "$JOBS" --target ember_cuda ember_cuda_tests \
     ember_cuda_emulator_tests gemm_cuda >>"$LOG" 2>&1 || die "build failed; see $LOG"
@@ -101,9 +101,9 @@ else
       die "building ember_cuda_tests failed"
     emulated=()
     for source in kernels/cuda/0*.cu; do emulated+=(-x c++ "$source"); done
-    "${cxx[@]}" -DEMBER_CUDA_EMULATOR -Wno-unknown-pragmas tests/cuda/main.cpp \
-      tests/cuda/emulator/emulator.cpp tests/cuda/emulator/test_emulated_kernels.cpp \
-      "${emulated[@]}" -o "$EMULATOR_TESTS" || die "building ember_cuda_emulator_tests failed"
+    "${cxx[@]}" -DEMBER_CUDA_EMULATOR -Itests/cuda/emulator -Wno-unknown-pragmas \
+      tests/cuda/main.cpp tests/cuda/emulator/emulator.cpp \
+      tests/cuda/emulator/test_emulated_kernels.cpp "${emulated[@]}" -o "$EMULATOR_TESTS" || die "building ember_cuda_emulator_tests failed"
   fi
 fi
 # ptxas's resource report: registers, shared memory and spills of every kernel.

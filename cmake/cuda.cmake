@@ -1,23 +1,35 @@
 # Optional CUDA GEMM kernels (kernels/cuda), their tests and benchmark; included by the
 # top-level CMakeLists.txt before tests/ and bench/.
 #
-#   -DEMBER_CUDA=AUTO   (default) on when CMake finds a CUDA compiler (nvcc), off otherwise
+#   -DEMBER_CUDA=AUTO   on when CMake finds a CUDA compiler (nvcc), off otherwise; the
+#                       default when ember is the top-level project
 #   -DEMBER_CUDA=ON     required: configuring fails without nvcc
-#   -DEMBER_CUDA=OFF    nothing CUDA is configured or built
+#   -DEMBER_CUDA=OFF    nothing CUDA is configured or built; the default when a parent
+#                       project includes ember with add_subdirectory (it sets AUTO or ON
+#                       to get ember::cuda)
+#   -DEMBER_CUDA_VERBOSE=ON   print ptxas's report of every kernel's registers, shared
+#                             memory and stack while building
 #   -DCMAKE_CUDA_ARCHITECTURES=...   default 90 (H100/H200); the kernels need 80 or newer
 #                                    (cp.async, TF32 mma.sync). Never "native" by default:
 #                                    it fails on a machine without a GPU.
 #
 # When on, it adds
-#   ember_cuda (alias ember::cuda)   static library: kernels/cuda/*.cu, cudart and cuBLAS
+#   ember_cuda (alias ember::cuda)   static library: kernels/cuda/*.cu, cudart and cuBLAS;
+#                                    installed and exported as ember::cuda (cmake/install.cmake)
 #   ember_cuda_tests                 [cuda] tests on a device; they skip without one
 #   ember_cuda_emulator_tests        the kernels run on the CPU by tests/cuda/emulator
 #   gemm_cuda (in bench/)            every kernel against cuBLAS
 #
-# ptxas reports every kernel's registers, shared memory and spills, and a spill or any
-# local-memory use is a build error, so every kernel always compiles clean.
+# A spill or any local-memory use in a kernel is a build error, so every kernel always
+# compiles clean.
 
-set(EMBER_CUDA AUTO CACHE STRING "Build the CUDA GEMM kernels: AUTO, ON or OFF")
+if(PROJECT_IS_TOP_LEVEL)
+  set(_ember_cuda_default AUTO)
+else()
+  set(_ember_cuda_default OFF)
+endif()
+set(EMBER_CUDA ${_ember_cuda_default} CACHE STRING "Build the CUDA GEMM kernels: AUTO, ON or OFF")
+option(EMBER_CUDA_VERBOSE "Print ptxas's resource report of every CUDA kernel" OFF)
 set_property(CACHE EMBER_CUDA PROPERTY STRINGS AUTO ON OFF)
 string(TOUPPER "${EMBER_CUDA}" _ember_cuda_mode)
 if(NOT _ember_cuda_mode MATCHES "^(AUTO|ON|OFF)$")
@@ -84,10 +96,14 @@ message(STATUS "ember: CUDA kernels on (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, "
 # One CUDA runtime for every target: the shared one, which the library links explicitly.
 set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
 
-# -Xptxas -v prints each kernel's registers, shared memory, stack and spills; -warn-spills
-# and -warn-lmem-usage turn spills and local memory into warnings, and -Werror into errors.
-set(EMBER_CUDA_FLAGS -Xptxas=-v,-warn-spills,-warn-lmem-usage,-Werror -lineinfo
+# -warn-spills and -warn-lmem-usage make ptxas warn about spills and local memory, and its
+# -Werror turns those into errors; -v (EMBER_CUDA_VERBOSE) adds each kernel's registers,
+# shared memory, stack and spills to the build output.
+set(EMBER_CUDA_FLAGS -Xptxas=-warn-spills,-warn-lmem-usage,-Werror -lineinfo
     -Xcompiler=-Wall,-Wextra)
+if(EMBER_CUDA_VERBOSE)
+  list(APPEND EMBER_CUDA_FLAGS -Xptxas=-v)
+endif()
 if(EMBER_WERROR)
   list(APPEND EMBER_CUDA_FLAGS --Werror=all-warnings -Xcompiler=-Werror)
 endif()
@@ -98,9 +114,14 @@ add_library(ember::cuda ALIAS ember_cuda)
 # CUDA sources are C++17: CMake 3.25 does not know how to ask nvcc for C++20.
 set_target_properties(ember_cuda PROPERTIES
   CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON CUDA_EXTENSIONS OFF
-  POSITION_INDEPENDENT_CODE ON)
-# Only <ember/core/error.h> (header-only) is used from above, so no link to ember itself.
-target_include_directories(ember_cuda PUBLIC $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>)
+  POSITION_INDEPENDENT_CODE ON EXPORT_NAME cuda)
+# The kernels need only <ember/error.h> (header-only) besides their own headers, so
+# ember::cuda does not link ember::ember.
+target_include_directories(ember_cuda PUBLIC
+  $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/include>
+  $<INSTALL_INTERFACE:include>)
+# <ember/kernels/cuda/gemm.h> is C++17 (inline constexpr, std::string_view).
+target_compile_features(ember_cuda INTERFACE cxx_std_17)
 target_compile_options(ember_cuda PRIVATE ${EMBER_CUDA_FLAGS})
 target_link_libraries(ember_cuda PUBLIC CUDA::cudart PRIVATE CUDA::cublas)
 

@@ -7,6 +7,9 @@
 #   include/ember/...                      public headers, folders kept (<ember/core/tensor.h>)
 #   lib/cmake/ember/emberConfig*.cmake     for find_package(ember CONFIG) + ember::ember
 #   lib/pkgconfig/ember.pc                 for pkg-config --cflags --libs ember
+# and, when the CUDA kernels are built (cmake/cuda.cmake),
+#   lib/libember_cuda.a                    ember::cuda, <ember/kernels/cuda/gemm.h>
+#   lib/cmake/ember/emberCudaTargets.cmake find_package(ember COMPONENTS cuda) + ember::cuda
 #
 # Only the public interface travels to consumers: the include directory, C++20 and, for a
 # static library, its link dependencies (OpenMP, zlib). Private flags (-O3, -march=native,
@@ -42,19 +45,25 @@ install(TARGETS ember EXPORT emberTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # -- public headers --------------------------------------------------------------------------
-# Every *.h of the public layers plus the umbrella header, at the same relative path under
-# include/ember/. CONFIGURE_DEPENDS picks up headers added after the first configure.
+# Every *.h of the public layers plus the top-level ones (the umbrella header, error.h), at
+# the same relative path under include/ember/. CONFIGURE_DEPENDS picks up headers added
+# after the first configure.
 file(GLOB_RECURSE _ember_headers CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
   ${PROJECT_SOURCE_DIR}/core/*.h
   ${PROJECT_SOURCE_DIR}/kernels/*.h
   ${PROJECT_SOURCE_DIR}/nn/*.h
   ${PROJECT_SOURCE_DIR}/optim/*.h
-  ${PROJECT_SOURCE_DIR}/models/*.h)
-# core/ops/common.h holds helpers private to the op implementations.
-list(FILTER _ember_headers EXCLUDE REGEX "^core/ops/")
-file(GLOB _ember_umbrella CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
-  ${PROJECT_SOURCE_DIR}/ember.h)
-foreach(_header IN LISTS _ember_umbrella _ember_headers)
+  ${PROJECT_SOURCE_DIR}/models/*.h
+  ${PROJECT_SOURCE_DIR}/train/*.h)
+# core/ops/common.h holds helpers private to the op implementations; kernels/cuda's header
+# belongs to ember::cuda and is installed only with it.
+list(FILTER _ember_headers EXCLUDE REGEX "^(core/ops|kernels/cuda)/")
+if(TARGET ember_cuda)
+  list(APPEND _ember_headers kernels/cuda/gemm.h)
+endif()
+file(GLOB _ember_top_headers CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
+  ${PROJECT_SOURCE_DIR}/*.h)
+foreach(_header IN LISTS _ember_top_headers _ember_headers)
   cmake_path(GET _header PARENT_PATH _dir)
   install(FILES ${PROJECT_SOURCE_DIR}/${_header}
     DESTINATION ${EMBER_INSTALL_INCLUDEDIR}/ember/${_dir})
@@ -65,6 +74,18 @@ install(EXPORT emberTargets
   NAMESPACE ember::
   FILE emberTargets.cmake
   DESTINATION ${EMBER_INSTALL_CMAKEDIR})
+
+# ember::cuda has its own export file: it needs the CUDA toolkit (cudart, cuBLAS) on the
+# consumer's machine, and ember::ember must stay usable where there is none.
+if(TARGET ember_cuda)
+  install(TARGETS ember_cuda EXPORT emberCudaTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(EXPORT emberCudaTargets
+    NAMESPACE ember::
+    FILE emberCudaTargets.cmake
+    DESTINATION ${EMBER_INSTALL_CMAKEDIR})
+endif()
 
 # A static library carries its private link dependencies into the consumer's link line
 # ($<LINK_ONLY:OpenMP::OpenMP_CXX>), so the consumer must be able to resolve that target.
@@ -77,9 +98,31 @@ if(_ember_static)
 endif()
 file(CONFIGURE OUTPUT ${PROJECT_BINARY_DIR}/cmake/emberConfig.cmake @ONLY CONTENT [[
 # ember @PROJECT_VERSION@: find_package(ember CONFIG REQUIRED), then link ember::ember.
+# With the CUDA kernels: find_package(ember CONFIG REQUIRED COMPONENTS cuda), then link
+# ember::cuda (defined whenever this install has it and the CUDA toolkit is found).
 include(CMakeFindDependencyMacro)
 @EMBER_CONFIG_DEPENDENCIES@
 include("${CMAKE_CURRENT_LIST_DIR}/emberTargets.cmake")
+
+set(ember_cuda_FOUND FALSE)
+set(_ember_cuda_missing "this ember was installed without its CUDA kernels (EMBER_CUDA=OFF)")
+if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/emberCudaTargets.cmake")
+  find_package(CUDAToolkit QUIET)
+  if(CUDAToolkit_FOUND)
+    include("${CMAKE_CURRENT_LIST_DIR}/emberCudaTargets.cmake")
+    set(ember_cuda_FOUND TRUE)
+  endif()
+  set(_ember_cuda_missing "the CUDA toolkit (cudart, cuBLAS) was not found")
+endif()
+foreach(_ember_component IN LISTS ember_FIND_COMPONENTS)
+  if(NOT _ember_component STREQUAL "cuda")
+    set(ember_FOUND FALSE)
+    set(ember_NOT_FOUND_MESSAGE "unknown component '${_ember_component}' (ember has: cuda)")
+  elseif(ember_FIND_REQUIRED_cuda AND NOT ember_cuda_FOUND)
+    set(ember_FOUND FALSE)
+    set(ember_NOT_FOUND_MESSAGE "component 'cuda' is not available: ${_ember_cuda_missing}")
+  endif()
+endforeach()
 ]])
 # 0.x releases: only the same minor version is compatible.
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/cmake/emberConfigVersion.cmake

@@ -1,7 +1,7 @@
 #include <ember/core/autograd.h>
-#include <ember/core/error.h>
 #include <ember/core/ops.h>
 #include <ember/core/tensor_impl.h>
+#include <ember/error.h>
 
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,5 @@
-#include <ember/core/error.h>
 #include <ember/core/random.h>
+#include <ember/error.h>
 
 #include <cmath>
 #include <numbers>

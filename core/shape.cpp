@@ -1,5 +1,5 @@
-#include <ember/core/error.h>
 #include <ember/core/shape.h>
+#include <ember/error.h>
 
 #include <ostream>
 

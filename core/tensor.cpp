@@ -1,9 +1,9 @@
 #include <ember/core/allocator.h>
 #include <ember/core/autograd.h>
-#include <ember/core/error.h>
 #include <ember/core/ops.h>
 #include <ember/core/tensor.h>
 #include <ember/core/tensor_impl.h>
+#include <ember/error.h>
 
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,4 @@
-#include <ember/core/error.h>
+#include <ember/error.h>
 #include <ember/models/multitask_net.h>
 #include <ember/nn/activation.h>
 #include <ember/nn/dropout.h>

@@ -1,4 +1,4 @@
-#include <ember/core/error.h>
+#include <ember/error.h>
 #include <ember/models/task.h>
 #include <ember/nn/loss.h>
 

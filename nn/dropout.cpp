@@ -1,6 +1,6 @@
-#include <ember/core/error.h>
 #include <ember/core/ops.h>
 #include <ember/core/random.h>
+#include <ember/error.h>
 #include <ember/nn/dropout.h>
 #include <ember/nn/repr.h>
 

@@ -1,6 +1,6 @@
 #include <ember/core/autograd.h>
-#include <ember/core/error.h>
 #include <ember/core/random.h>
+#include <ember/error.h>
 #include <ember/nn/init.h>
 
 #include <cmath>

@@ -1,5 +1,5 @@
-#include <ember/core/error.h>
 #include <ember/core/ops.h>
+#include <ember/error.h>
 #include <ember/nn/loss.h>
 #include <ember/nn/repr.h>
 

@@ -1,6 +1,6 @@
 #include <ember/core/autograd.h>
-#include <ember/core/error.h>
 #include <ember/core/io/safetensors.h>
+#include <ember/error.h>
 #include <ember/nn/module.h>
 
 #include <cxxabi.h>

@@ -1,6 +1,6 @@
 #include <ember/core/autograd.h>
-#include <ember/core/error.h>
 #include <ember/core/ops.h>
+#include <ember/error.h>
 #include <ember/nn/normalization.h>
 #include <ember/nn/repr.h>
 

@@ -1,5 +1,5 @@
 #include <ember/core/autograd.h>
-#include <ember/core/error.h>
+#include <ember/error.h>
 #include <ember/optim/clip_grad.h>
 #include <ember/optim/optimizer.h>
 

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include <ember/core/autograd.h>
-#include <ember/core/error.h>
 #include <ember/core/tensor.h>
+#include <ember/error.h>
 
 namespace ember::optim {
 

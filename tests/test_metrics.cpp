@@ -14,8 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <ember/core/error.h>
 #include <ember/core/tensor.h>
+#include <ember/error.h>
 #include <ember/train/metrics.h>
 
 using namespace ember;

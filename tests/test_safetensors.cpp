@@ -21,7 +21,7 @@
 
 #include <unistd.h>
 
-#include <ember/core/error.h>
+#include <ember/error.h>
 #include <ember/nn/normalization.h>
 
 namespace fs = std::filesystem;

@@ -5,7 +5,7 @@
 #include <charconv>
 #include <filesystem>
 
-#include <ember/core/error.h>
+#include <ember/error.h>
 
 namespace ember::train {
 namespace {

@@ -10,7 +10,7 @@
 #include <numeric>
 #include <string>
 
-#include <ember/core/error.h>
+#include <ember/error.h>
 #include <ember/nn/repr.h>
 
 namespace ember::train {

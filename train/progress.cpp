@@ -1,4 +1,4 @@
-#include <ember/core/error.h>
+#include <ember/error.h>
 #include <ember/train/progress.h>
 
 #include <unistd.h>

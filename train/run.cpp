@@ -1,8 +1,8 @@
 #include <ember/core/autograd.h>
-#include <ember/core/error.h>
 #include <ember/core/io/safetensors.h>
 #include <ember/core/ops.h>
 #include <ember/core/random.h>
+#include <ember/error.h>
 #include <ember/nn/dataset.h>
 #include <ember/optim/adam.h>
 #include <ember/optim/sgd.h>

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <limits>
 
-#include <ember/core/error.h>
+#include <ember/error.h>
 
 namespace ember::train {
 namespace {

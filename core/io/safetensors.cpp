@@ -25,7 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <ember/core/error.h>
+#include <ember/error.h>
 
 namespace ember {
 namespace {

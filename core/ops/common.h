@@ -5,9 +5,9 @@
 #include <vector>
 
 #include <ember/core/autograd.h>
-#include <ember/core/error.h>
 #include <ember/core/ops.h>
 #include <ember/core/tensor_impl.h>
+#include <ember/error.h>
 #include <ember/kernels/cpu/elementwise.h>
 
 namespace ember::detail {

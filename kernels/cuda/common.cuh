@@ -7,8 +7,9 @@
 
 #if defined(EMBER_CUDA_EMULATOR)
 // tests/cuda/emulator runs these kernels on the CPU, so their indexing is tested without a
-// GPU; it provides the CUDA built-ins (threadIdx, __syncthreads, float4, ...).
-#include <ember/tests/cuda/emulator/emulator.h>
+// GPU. Its build puts the emulator's folder on the include path, and its header provides
+// the CUDA built-ins (threadIdx, __syncthreads, float4, ...).
+#include <emulator.h>
 #else
 #include <cuda_runtime.h>
 #endif

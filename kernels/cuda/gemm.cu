@@ -1,7 +1,7 @@
 // The entry point: argument checks, the cases every kernel shares (empty products), the
 // kernel choice, and cuBLAS for what the hand-written kernels leave to it.
 
-#include <ember/core/error.h>
+#include <ember/error.h>
 #include <ember/kernels/cuda/gemm.h>
 #include <ember/kernels/cuda/kernels.cuh>
 

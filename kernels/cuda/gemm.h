@@ -79,10 +79,11 @@ struct GemmOptions {
 /// buffers, where op(A) is [M, K], op(B) is [K, N] and C is [M, N]. op(X) is X, or Xᵀ when
 /// `trans_x` (then X is stored as [K, M] or [N, K]). lda, ldb, ldc are the row strides of
 /// A, B and C as stored, the same convention as kernels::cpu::gemm. As in BLAS, beta == 0
-/// never reads C, and alpha == 0 or K == 0 never reads A or B.
-///   forward   y = x·Wᵀ + b:  gemm(false, true,  batch, out, in, 1, x, in, W, in, 0, y, out, {.bias
-///   = b}) input     dx = dy·W:     gemm(false, false, batch, in, out, 1, dy, out, W, in, 0, dx,
-///   in) weight    dW += dyᵀ·x:   gemm(true,  false, out, in, batch, 1, dy, out, x, in, 1, dW, in)
+/// never reads C, and alpha == 0 or K == 0 never reads A or B. A linear layer's three
+/// products, with x: [batch, in], W: [out, in], y: [batch, out]:
+///   y = x·Wᵀ + b   gemm(false, true, batch, out, in, 1, x, in, W, in, 0, y, out, {.bias = b})
+///   dx = dy·W      gemm(false, false, batch, in, out, 1, dy, out, W, in, 0, dx, in)
+///   dW += dyᵀ·x    gemm(true, false, out, in, batch, 1, dy, out, x, in, 1, dW, in)
 /// Runs on the current device's default stream, asynchronously like a kernel launch.
 /// Throws ember::Error naming the argument on invalid sizes or strides (before touching
 /// the device) and naming the CUDA or cuBLAS call when one fails.

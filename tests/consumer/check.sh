@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Checks an installed ember the way users consume it:
 #   tests/consumer/check.sh PREFIX        (after: cmake --install build --prefix PREFIX)
+#   CXX=clang++ tests/consumer/check.sh PREFIX   (another compiler; default g++)
 # 1. the install leaks no private build flags and no private dependency headers;
-# 2. every installed header compiles on its own;
-# 3. this folder's project builds with find_package(ember) and runs;
-# 4. main.cpp builds with `g++ -std=c++20 ... $(pkg-config --cflags --libs ember)` and runs.
+# 2. every installed header compiles on its own under strict warnings;
+# 3. this folder's project builds with find_package(ember) and runs (and, when the install
+#    has ember::cuda, its CUDA consumer too);
+# 4. main.cpp builds with `$CXX -std=c++20 ... $(pkg-config --cflags --libs ember)` and runs.
+# Headers are included with a plain -I, as pkg-config gives them, so that their warnings show.
 set -euo pipefail
 
 if [[ $# -ne 1 || ! -d $1 ]]; then
@@ -14,7 +17,7 @@ fi
 prefix=$(cd "$1" && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cxx=${CXX:-g++}
-strict=(-std=c++20 -Wall -Wextra -Wpedantic -Werror)
+strict=(-std=c++20 -Wall -Wextra -Wshadow -Wpedantic -Werror)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -40,14 +43,16 @@ if grep -rnE '#[[:space:]]*include[[:space:]]*[<"](Eigen|unsupported/Eigen|nlohm
 fi
 echo "ok: no -march/-O/-Werror/-fsanitize in the package files; no Eigen or nlohmann includes"
 
-step "2. Every installed header compiles on its own"
+echo "compiler: $("$cxx" --version | head -n 1)"
+
+step "2. Every installed header compiles on its own (${strict[*]})"
 count=0
 while read -r header; do
   printf '#include <%s>\n' "$header" |
     "$cxx" "${strict[@]}" -x c++ -fsyntax-only -I"$prefix/include" - ||
     fail "<$header> does not compile on its own (errors above)"
   count=$((count + 1))
-done < <(cd "$prefix/include" && find ember -name '*.h' -not -path 'ember/kernels/cuda/*' | sort)
+done < <(cd "$prefix/include" && find ember -name '*.h' | sort)
 echo "ok: $count headers"
 
 step "3. find_package(ember) + target_link_libraries(app PRIVATE ember::ember)"
@@ -55,15 +60,22 @@ cmake -S "$here" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TY
   -DCMAKE_CXX_COMPILER="$cxx"
 cmake --build "$work/cmake"
 "$work/cmake/consumer"
+if [[ -f $(dirname "$config")/emberCudaTargets.cmake ]]; then
+  [[ -x $work/cmake/consumer_cuda ]] ||
+    fail "the install has ember::cuda, but consumer_cuda was not built"
+  "$work/cmake/consumer_cuda"
+fi
 
-step "4. g++ -std=c++20 main.cpp \$(pkg-config --cflags --libs ember)"
+step "4. $cxx ${strict[*]} main.cpp \$(pkg-config --cflags --libs ember)"
 PKG_CONFIG_PATH="$(dirname "$pcfile")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 export PKG_CONFIG_PATH
 flags=$(pkg-config --cflags --libs ember)
 echo "pkg-config --cflags --libs ember: $flags"
+[[ " $flags " == *" -I"* && " $flags " != *" -isystem"* ]] ||
+  fail "pkg-config's flags should include the headers with a plain -I"
 # Libraries after the sources: a static library only resolves symbols needed before it.
 # shellcheck disable=SC2086  # $flags is a list of words
 "$cxx" "${strict[@]}" "$here/main.cpp" $flags -o "$work/consumer_pkgconfig"
 "$work/consumer_pkgconfig"
 
-printf '\nconsumer check passed for %s\n' "$prefix"
+printf '\nconsumer check passed for %s with %s\n' "$prefix" "$cxx"

@@ -1,7 +1,7 @@
 // What the CUDA entry point decides before touching a device: argument checks and kernel
 // choice. These run on every machine.
 
-#include <ember/core/error.h>
+#include <ember/error.h>
 #include <ember/kernels/cuda/gemm.h>
 
 #include <catch2/catch.hpp>

@@ -2,7 +2,8 @@
 // A CPU emulator for the CUDA GEMM kernels in kernels/cuda, so that their indexing, bounds,
 // shared-memory staging, barriers, cp.async pipelines and mma.sync fragments are tested on
 // machines without a GPU. It compiles the kernels' own source with the host compiler
-// (EMBER_CUDA_EMULATOR; kernels/cuda/common.cuh includes this header instead of CUDA's).
+// (EMBER_CUDA_EMULATOR; kernels/cuda/common.cuh then includes this header, as <emulator.h>
+// through the test target's include path, instead of CUDA's).
 //
 // How it runs a launch: blocks one after another; each CUDA thread of a block is a fiber
 // (ucontext) with its own stack. Fibers run until they reach a barrier, in a shuffled order

@@ -1,5 +1,7 @@
 #pragma once
-// ember::Error: the one exception type every misuse throws.
+// ember::Error: the one exception type every misuse throws. It needs nothing but the standard
+// library and sits below every layer (kernels/ and core/ both include it), so code at any
+// level throws the same type.
 
 #include <stdexcept>
 #include <string>
