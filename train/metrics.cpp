@@ -306,12 +306,13 @@ double roc_auc(const Tensor& y_true, const Tensor& scores) {
   }
   // Lower the threshold one distinct score at a time, highest first: each group of tied
   // scores moves the curve from (fp, tp) to (fp + its negatives, tp + its positives) in one
-  // step. The trapezoid under that step, in counts, is Δfp · (tp_before + tp_after) / 2;
+  // step. The trapezoid under that step, in counts, is Δfp · (tp_before + tp_after) / 2
+  // (the false positives themselves are never needed, only each group's Δfp);
   // summing twice the area stays in exact integers until the final division.
   std::vector<size_t> order(truth.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score[a] > score[b]; });
-  int64_t true_positives = 0, false_positives = 0, twice_area = 0;
+  int64_t true_positives = 0, twice_area = 0;
   for (size_t start = 0; start < order.size();) {
     int64_t group_positives = 0, group_negatives = 0;
     size_t end = start;
@@ -320,7 +321,6 @@ double roc_auc(const Tensor& y_true, const Tensor& scores) {
     }
     twice_area += group_negatives * (2 * true_positives + group_positives);
     true_positives += group_positives;
-    false_positives += group_negatives;
     start = end;
   }
   return double(twice_area) / (2.0 * double(positives) * double(negatives));
