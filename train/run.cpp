@@ -60,7 +60,7 @@ Task task_from_json(const json& value) {
   throw Error("unknown task type \"" + type + "\"");
 }
 
-// Rows of every tensor picked by `rows` (a split's tensors, stacked the Trainer's way).
+// The Trainer's layout: the inputs, then one target per task.
 data::TensorDataset dataset_of(const Tensor& x, const std::vector<Tensor>& targets) {
   std::vector<Tensor> tensors{x};
   tensors.insert(tensors.end(), targets.begin(), targets.end());
@@ -218,10 +218,9 @@ RunReport train_run(const RunOptions& options) {
   }
   std::vector<Tensor> all{table.x};
   all.insert(all.end(), table.targets.begin(), table.targets.end());
-  const size_t first_target = 1;
   auto [rest, test] =
       split(all, options.test_fraction, stratify_labels(table.tasks, table.targets));
-  std::vector<Tensor> rest_targets(rest.begin() + first_target, rest.end());
+  std::vector<Tensor> rest_targets(rest.begin() + 1, rest.end());
   auto [train_part, validation_part] =
       split(rest, options.validation_fraction, stratify_labels(table.tasks, rest_targets));
 

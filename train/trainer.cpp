@@ -5,6 +5,7 @@
 #include <ember/error.h>
 #include <ember/optim/checkpoint.h>
 #include <ember/optim/clip_grad.h>
+#include <ember/train/metrics.h>
 #include <ember/train/trainer.h>
 
 #include <charconv>
@@ -67,7 +68,7 @@ nn::NamedTensors copy_of(const nn::NamedTensors& state) {
   return copy;
 }
 
-// Each task's outputs over all of `dataset`, computed in batches without a graph.
+// Each task's outputs for all rows of `x`, computed in batches (the caller turns the graph off).
 std::vector<Tensor> outputs_over(const Forward& forward, const Tensor& x, size_t num_tasks,
                                  int64_t batch_size) {
   std::vector<std::vector<Tensor>> pieces(num_tasks);
@@ -83,25 +84,6 @@ std::vector<Tensor> outputs_over(const Forward& forward, const Tensor& x, size_t
   std::vector<Tensor> outputs;
   for (const auto& task_pieces : pieces) outputs.push_back(cat(task_pieces, 0));
   return outputs;
-}
-
-// The fraction of samples whose predicted class equals the target.
-double accuracy_of(const Task& task, const Tensor& output, const Tensor& target) {
-  const std::vector<float> targets = target.to_vector();
-  const std::vector<float> values = output.to_vector();
-  int64_t correct = 0;
-  const int64_t n = static_cast<int64_t>(targets.size());
-  for (int64_t i = 0; i < n; ++i) {
-    float predicted = 0;
-    if (task.type == TaskType::binary) {
-      predicted = values[i] > 0 ? 1.f : 0.f;  // logit > 0 means p > 0.5
-    } else {
-      const float* row = values.data() + i * task.classes;
-      predicted = static_cast<float>(std::max_element(row, row + task.classes) - row);
-    }
-    correct += predicted == targets[i];
-  }
-  return n == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(n);
 }
 
 double parse_number(const std::string& path, const std::string& key, const std::string& text) {
@@ -306,7 +288,10 @@ std::map<std::string, double> Trainer::evaluate(const data::TensorDataset& datas
     if (task.type == TaskType::regression) {
       metrics[name + "/rmse"] = std::sqrt(loss);
     } else {
-      metrics[name + "/accuracy"] = accuracy_of(task, outputs[t], target);
+      // A logit above 0 is a probability above 0.5; otherwise the largest logit wins.
+      const Tensor predicted = task.type == TaskType::binary ? outputs[t].reshape({-1}) > 0.f
+                                                             : max(outputs[t], 1).indices;
+      metrics[name + "/accuracy"] = accuracy(target, predicted);
     }
   }
   metrics[prefix + "/loss"] = total;
