@@ -159,8 +159,8 @@ StepResult Trainer::train_step(const std::vector<Tensor>& batch, int64_t epoch) 
     result.loss += value;
   }
   optimizer_.zero_grad();
-  if (loss_backward_) {
-    loss_backward_(losses);
+  if (balancer_) {
+    balancer_->backward(losses);
   } else {
     Tensor total = losses[0];
     for (size_t t = 1; t < losses.size(); ++t) total = total + losses[t];
@@ -169,6 +169,14 @@ StepResult Trainer::train_step(const std::vector<Tensor>& batch, int64_t epoch) 
   if (options_.clip_grad_norm > 0)
     optim::clip_grad_norm_(model_.parameters(), options_.clip_grad_norm);
   optimizer_.step();
+  if (balancer_ && balancer_->needs_losses_after_step()) {
+    const GradModeGuard no_grad(false);
+    const std::vector<Tensor> after = forward_(batch[0]);
+    std::vector<double> values;
+    for (size_t t = 0; t < tasks_.size(); ++t)
+      values.push_back(models::task_loss(tasks_[t], after[t], batch[t + 1]).item());
+    balancer_->after_step(values);
+  }
   ++step_;
   return result;
 }
@@ -222,6 +230,11 @@ History Trainer::fit(const data::TensorDataset& train, const data::TensorDataset
       total += mean;
     }
     result.metrics["train/loss"] = total;
+    if (balancer_) {
+      std::vector<double> means;
+      for (size_t t = 0; t < tasks_.size(); ++t) means.push_back(loss_sums[t] / batches);
+      balancer_->on_epoch_end(means);
+    }
     if (validation) result.metrics.merge(evaluate(*validation, "val"));
     result.metrics["lr"] = optimizer_.lr(0);
 
@@ -316,6 +329,10 @@ void Trainer::save_checkpoint() const {
   optim::save_state((staging / "optimizer.safetensors").string(), optimizer_, scheduler_);
   nn::NamedTensors best;
   for (const auto& [name, tensor] : best_state_) best.emplace_back("best." + name, tensor);
+  if (balancer_) {
+    for (const auto& [name, tensor] : balancer_->state_dict())
+      best.emplace_back("balancer." + name, tensor);
+  }
   save_safetensors((staging / "trainer.safetensors").string(), best,
                    {{"format", kCheckpointFormat},
                     {"tasks", join_names(tasks_)},
@@ -364,12 +381,15 @@ void Trainer::resume() {
   const auto count = [&](const std::string& key) {
     return static_cast<int64_t>(parse_number(state_path, key, value(key)));
   };
-  nn::NamedTensors best;
+  nn::NamedTensors best, balancer;
   for (const auto& [name, tensor] : state.tensors) {
-    if (name.rfind("best.", 0) != 0) {
+    if (name.rfind("best.", 0) == 0) {
+      best.emplace_back(name.substr(5), tensor);
+    } else if (balancer_ && name.rfind("balancer.", 0) == 0) {
+      balancer.emplace_back(name.substr(9), tensor);
+    } else {
       throw Error("Trainer::resume: " + state_path + ": unexpected tensor \"" + name + "\"");
     }
-    best.emplace_back(name.substr(5), tensor);
   }
   const int64_t epoch = count("epoch"), step = count("step"), bad_epochs = count("bad_epochs"),
                 best_epoch = count("best_epoch");
@@ -378,13 +398,17 @@ void Trainer::resume() {
 
   // All or nothing: if a later part does not fit, the earlier ones are put back.
   const nn::NamedTensors previous_model = copy_of(model_.state_dict());
+  const nn::NamedTensors previous_balancer =
+      balancer_ ? copy_of(balancer_->state_dict()) : nn::NamedTensors{};
   const std::string previous_random = random_state();
   set_random_state(random);
   try {
     model_.load((dir / "model.safetensors").string());
+    if (balancer_) balancer_->load_state_dict(balancer);
     optim::load_state((dir / "optimizer.safetensors").string(), optimizer_, scheduler_);
   } catch (...) {
     model_.load_state_dict(previous_model);
+    if (balancer_) balancer_->load_state_dict(previous_balancer);
     set_random_state(previous_random);
     throw;
   }

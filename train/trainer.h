@@ -23,6 +23,8 @@
 #include <vector>
 
 #include <ember/core/tensor.h>
+#include <ember/models/forward.h>
+#include <ember/models/multitask/balancer.h>
 #include <ember/models/task.h>
 #include <ember/nn/dataset.h>
 #include <ember/nn/module.h>
@@ -34,25 +36,8 @@ namespace ember::train {
 using models::Task;
 using models::TaskType;
 
-/// A model's forward as the trainer calls it: inputs [B, ...] -> one output per task.
-using Forward = std::function<std::vector<Tensor>(const Tensor& x)>;
-
-/// The forward of `model`: its `forward(x)` returning one output per task, or a single
-/// Tensor (a one-task model) wrapped in a list.
-template <class M>
-Forward forward_of(M& model) {
-  return [&model](const Tensor& x) -> std::vector<Tensor> {
-    if constexpr (std::is_same_v<decltype(model.forward(x)), Tensor>) {
-      return {model.forward(x)};
-    } else {
-      return model.forward(x);
-    }
-  };
-}
-
-/// Turns the task losses of one batch into gradients of the parameters. The default sums
-/// them and calls backward (equal weighting); multi-task balancing methods replace it.
-using LossBackward = std::function<void(const std::vector<Tensor>& task_losses)>;
+using models::Forward;
+using models::forward_of;
 
 struct TrainerOptions {
   int64_t epochs = 10;
@@ -136,8 +121,10 @@ class Trainer {
   /// A scheduler stepped once per epoch (ReduceLROnPlateau with the monitored metric).
   /// It must drive this trainer's optimizer and outlive the trainer.
   void set_scheduler(optim::Scheduler* scheduler) { scheduler_ = scheduler; }
-  /// Replaces how task losses become gradients (see LossBackward).
-  void set_loss_backward(LossBackward loss_backward) { loss_backward_ = std::move(loss_backward); }
+  /// How the task losses of a batch become gradients (models/multitask/balancer.h); without
+  /// one, their sum is backpropagated (equal weighting). Its own parameters, if any, must be
+  /// in the optimizer; its state is saved in checkpoints. It must outlive the trainer.
+  void set_balancer(models::mtl::Balancer* balancer) { balancer_ = balancer; }
   void add_callback(std::shared_ptr<Callback> callback);
 
   /// Trains for the remaining epochs (all of them, or those left after resume()).
@@ -177,7 +164,7 @@ class Trainer {
   optim::Optimizer& optimizer_;
   TrainerOptions options_;
   optim::Scheduler* scheduler_ = nullptr;
-  LossBackward loss_backward_;
+  models::mtl::Balancer* balancer_ = nullptr;
   std::vector<std::shared_ptr<Callback>> callbacks_;
 
   // Where the run stands; saved in checkpoints.
