@@ -8,6 +8,7 @@
 #include <ember/core/random.h>
 #include <ember/core/shape.h>
 #include <ember/core/tensor.h>
+#include <ember/core/threads.h>
 #include <ember/error.h>
 #include <ember/models/multitask_net.h>
 #include <ember/models/seed.h>

@@ -127,7 +127,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train_command->add_option("--seed", run.seed, "seeds the split, init, shuffling, dropout")
       ->capture_default_str();
+  train_command->add_option("--threads", run.threads, "threads for large matrix products")
+      ->check(CLI::Range(1, 1024));
   train_command->add_option("--out", run.out_dir, "run folder")->required();
+  train_command->add_flag("--resume", run.resume,
+                          "continue the run in --out from its last checkpoint");
   train_command->add_flag("--no-scale", no_scale, "do not standardise inputs and targets");
   train_command->add_flag("--quiet", quiet, "print nothing but errors");
   train_command->add_flag("--json", print_json, "print metrics.json to stdout");
@@ -164,7 +168,7 @@ int main(int argc, char** argv) {
       if (print_json) {
         std::cout << report.metrics_json << '\n';
       } else if (!quiet) {
-        std::cout << "trained " << report.history.epochs.size() << " epochs (best "
+        std::cout << "trained " << report.epochs << " epochs (best "
                   << report.history.best_epoch + 1 << ") on " << report.train_rows << " rows in "
                   << format_value(report.seconds) << " s; test metrics on " << report.test_rows
                   << " rows:\n";

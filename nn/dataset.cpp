@@ -1,4 +1,5 @@
 #include <ember/core/ops.h>
+#include <ember/core/random.h>
 #include <ember/error.h>
 #include <ember/nn/dataset.h>
 
@@ -116,12 +117,14 @@ std::vector<Tensor> TensorDataset::get(int64_t index) const {
 // -- DataLoader ------------------------------------------------------------------------------
 
 DataLoader::DataLoader(TensorDataset dataset, int64_t batch_size, bool shuffle, bool drop_last,
-                       uint64_t seed)
+                       std::optional<uint64_t> seed)
     : dataset_(std::move(dataset)),
       batch_size_(batch_size),
       shuffle_(shuffle),
       drop_last_(drop_last),
-      generator_(seed) {
+      generator_(seed      ? *seed
+                 : shuffle ? next_seed()
+                           : 0) {
   if (batch_size < 1) {
     throw Error("DataLoader: batch_size must be at least 1, got " + std::to_string(batch_size));
   }
@@ -180,16 +183,17 @@ int64_t test_rows_of(const std::vector<Tensor>& tensors, float test_fraction) {
 }  // namespace
 
 std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
-    const std::vector<Tensor>& tensors, float test_fraction, uint64_t seed) {
+    const std::vector<Tensor>& tensors, float test_fraction, std::optional<uint64_t> seed) {
   const int64_t test_rows = test_rows_of(tensors, test_fraction);
   const int64_t rows = tensors[0].size(0);
-  std::mt19937_64 generator(seed);
+  std::mt19937_64 generator(seed ? *seed : next_seed());
   const std::vector<int64_t> order = random_permutation(rows, generator);
   return {gather_rows(tensors, order, test_rows, rows), gather_rows(tensors, order, 0, test_rows)};
 }
 
 std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
-    const std::vector<Tensor>& tensors, float test_fraction, uint64_t seed, const Tensor& labels) {
+    const std::vector<Tensor>& tensors, float test_fraction, std::optional<uint64_t> seed,
+    const Tensor& labels) {
   const int64_t test_rows = test_rows_of(tensors, test_fraction);
   const int64_t rows = tensors[0].size(0);
   if (!labels.defined() || labels.dim() != 1 || labels.size(0) != rows) {
@@ -215,7 +219,7 @@ std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   for (size_t i = 0; given < test_rows; ++i, ++given) ++shares[remainders[i].second];
 
-  std::mt19937_64 generator(seed);
+  std::mt19937_64 generator(seed ? *seed : next_seed());
   std::vector<int64_t> test, train;
   size_t c = 0;
   for (const auto& [label, members] : classes) {

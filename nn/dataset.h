@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <random>
 #include <utility>
 #include <vector>
@@ -41,9 +42,10 @@ class TensorDataset {
 /// A batch holds one tensor per dataset tensor: its rows for that batch, stacked along dim 0.
 /// Every `begin()` starts an epoch; with `shuffle` each epoch visits the rows in a new order
 /// drawn from the loader's own generator (std::mt19937_64 seeded with `seed`), so the same
-/// seed gives the same sequence of epochs and ember's global generator (manual_seed) is left
-/// untouched. Without `shuffle` rows come in order. The last batch is shorter when the batch
-/// size does not divide N, unless `drop_last` drops it.
+/// seed gives the same sequence of epochs. Without a seed, it takes one from ember's global
+/// generator (next_seed), so that manual_seed decides the order, as torch.manual_seed does. Without
+/// `shuffle` rows come in order. The last batch is shorter when the batch size does not divide N,
+/// unless `drop_last` drops it.
 class DataLoader {
  public:
   /// Yields one batch per step. Holds the order of its epoch, so it stays valid while the
@@ -82,7 +84,7 @@ class DataLoader {
   /// `batch_size` < 1, or if the dataset has more than 2^24 rows (batches are gathered with
   /// index_select, whose float32 indices are exact only up to 2^24).
   DataLoader(TensorDataset dataset, int64_t batch_size, bool shuffle = false,
-             bool drop_last = false, uint64_t seed = 0);
+             bool drop_last = false, std::optional<uint64_t> seed = std::nullopt);
 
   /// Number of batches per epoch: ceil(N / batch_size), or floor with drop_last.
   int64_t size() const;
@@ -104,13 +106,14 @@ class DataLoader {
 };
 
 /// Splits aligned tensors into (train, test) by rows, like scikit-learn's train_test_split:
-/// the rows are shuffled with a generator seeded by `seed` (ember's global generator is left
-/// untouched), the first ceil(test_fraction · N) go to the test set and the rest to the
-/// training set, in the same order for every tensor. Throws Error if the tensors do not
-/// share their first dim (see TensorDataset), if test_fraction is not in (0, 1), or if either
-/// set would be empty.
+/// the rows are shuffled with a generator seeded by `seed` (without one, seeded from ember's
+/// global generator, so manual_seed decides the split), the first ceil(test_fraction · N) go to the
+/// test set and the rest to the training set, in the same order for every tensor. Throws Error if
+/// the tensors do not share their first dim (see TensorDataset), if test_fraction is not in (0, 1),
+/// or if either set would be empty.
 std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
-    const std::vector<Tensor>& tensors, float test_fraction, uint64_t seed = 0);
+    const std::vector<Tensor>& tensors, float test_fraction,
+    std::optional<uint64_t> seed = std::nullopt);
 
 /// Same, stratified like scikit-learn's `stratify=labels`: each class of `labels` [N]
 /// (integers held as floats) keeps its share in both sets. The ceil(test_fraction · N) test
@@ -119,6 +122,7 @@ std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
 /// fractional parts. Within a class the rows are drawn at random, and each set is shuffled.
 /// Throws Error as above, and if `labels` is not [N].
 std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
-    const std::vector<Tensor>& tensors, float test_fraction, uint64_t seed, const Tensor& labels);
+    const std::vector<Tensor>& tensors, float test_fraction, std::optional<uint64_t> seed,
+    const Tensor& labels);
 
 }  // namespace ember::data

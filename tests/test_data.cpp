@@ -190,14 +190,33 @@ TEST_CASE("DataLoader shuffles differ between seeds and between epochs", "[data]
   CHECK(epoch_rows(eight) != epoch0);
 }
 
-TEST_CASE("DataLoader shuffles leave ember's global generator untouched", "[data]") {
+TEST_CASE("a DataLoader and a split given a seed leave ember's global generator untouched",
+          "[data]") {
   manual_seed(3);
   const std::vector<float> expected = rand({4}).to_vector();
   manual_seed(3);
-  data::DataLoader loader(data::TensorDataset(numbered_rows(10)), 3, true);
+  data::DataLoader loader(data::TensorDataset(numbered_rows(10)), 3, true, false, 5);
   epoch_rows(loader);
+  data::DataLoader in_order(data::TensorDataset(numbered_rows(10)), 3);
+  epoch_rows(in_order);
   data::train_test_split(numbered_rows(10), 0.3f, 1);
   CHECK(rand({4}).to_vector() == expected);
+}
+
+TEST_CASE("without a seed, manual_seed decides DataLoader shuffles and splits", "[data]") {
+  const data::TensorDataset dataset(numbered_rows(20));
+  const auto draw = [&](uint64_t seed) {
+    manual_seed(seed);
+    data::DataLoader loader(dataset, 4, true);
+    std::vector<float> rows = epoch_rows(loader);
+    const std::vector<float> test =
+        data::train_test_split(numbered_rows(20), 0.3f).second[1].to_vector();
+    rows.insert(rows.end(), test.begin(), test.end());
+    return rows;
+  };
+  const std::vector<float> first = draw(1);
+  CHECK(draw(1) == first);
+  CHECK(draw(2) != first);
 }
 
 TEST_CASE("DataLoader rejects a batch size below 1", "[data]") {

@@ -213,3 +213,15 @@ TEST_CASE("randperm rejects a negative or too large n", "[ops][errors]") {
   CHECK_THROWS_WITH(randperm(-1), Contains("randperm") && Contains("-1"));
   CHECK_THROWS_WITH(randperm((int64_t(1) << 24) + 1), Contains("randperm") && Contains("2^24"));
 }
+
+TEST_CASE("set_num_threads caps the GEMM threads and rejects fewer than one", "[ops]") {
+  const int before = num_threads();
+  set_num_threads(1);
+  CHECK(num_threads() == 1);
+  // A product large enough to run in parallel still gives the same result on one thread.
+  const Tensor a = ones({256, 256}), b = full({256, 256}, 2.f);
+  CHECK(matmul(a, b).to_vector() == std::vector<float>(256 * 256, 512.f));
+  set_num_threads(before);
+  CHECK(num_threads() == before);
+  CHECK_THROWS_WITH(set_num_threads(0), Contains("at least 1 thread, got 0"));
+}

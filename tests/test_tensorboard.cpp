@@ -285,3 +285,27 @@ TEST_CASE("csv logger creates its folder and throws naming a path it cannot writ
                       Contains("CsvLogger: cannot write to '/dev/full'"));
   }
 }
+
+TEST_CASE("csv logger resumed after an epoch keeps the rows up to it and appends") {
+  TempDir dir;
+  const std::string path = dir.file("metrics.csv");
+  {
+    train::CsvLogger logger(path);
+    for (int64_t epoch = 1; epoch <= 3; ++epoch) logger.log(epoch, {{"a", 0.5 * epoch}});
+  }
+  train::CsvLogger resumed(path, /*last_epoch=*/2);  // epoch 3 was logged, not checkpointed
+  CHECK(read_bytes(path) == "epoch,a\n1,0.5\n2,1\n");
+  resumed.log(3, {{"a", 4.0}});
+  CHECK(read_bytes(path) == "epoch,a\n1,0.5\n2,1\n3,4\n");
+  CHECK_THROWS_WITH(resumed.log(4, {{"b", 1.0}}), Contains("'b' is not a column"));
+}
+
+TEST_CASE("csv logger resumed on a missing file starts one, and refuses a foreign file") {
+  TempDir dir;
+  train::CsvLogger fresh(dir.file("new.csv"), 5);
+  fresh.log(6, {{"a", 1.0}});
+  CHECK(read_bytes(dir.file("new.csv")) == "epoch,a\n6,1\n");
+  std::ofstream(dir.file("other.csv")) << "x,y\n1,2\n";
+  CHECK_THROWS_WITH(train::CsvLogger(dir.file("other.csv"), 1),
+                    Contains("other.csv' is not a metrics file"));
+}

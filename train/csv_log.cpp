@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <filesystem>
+#include <fstream>
 
 #include <ember/error.h>
 
@@ -41,6 +42,35 @@ CsvLogger::CsvLogger(const std::string& path) : path_(path) {
   }
   file_.open(path, std::ios::trunc);
   if (!file_) throw Error("CsvLogger: cannot open '" + path + "' for writing");
+}
+
+CsvLogger::CsvLogger(const std::string& path, int64_t last_epoch) : path_(path) {
+  std::string kept;
+  if (std::ifstream existing{path}) {
+    std::string line;
+    while (std::getline(existing, line)) {
+      if (columns_.empty()) {
+        for (size_t start = 0, comma = 0; comma != std::string::npos; start = comma + 1) {
+          comma = line.find(',', start);
+          columns_.push_back(line.substr(start, comma - start));
+        }
+        if (columns_.front() != "epoch") {
+          throw Error("CsvLogger: '" + path + "' is not a metrics file (its first column is '" +
+                      columns_.front() + "', not 'epoch')");
+        }
+      } else {
+        int64_t epoch = 0;
+        const auto parsed = std::from_chars(line.data(), line.data() + line.size(), epoch);
+        if (parsed.ec != std::errc() || epoch > last_epoch) break;
+      }
+      kept += line + '\n';
+    }
+  }
+  file_.open(path, std::ios::trunc);
+  if (!file_ || !file_.write(kept.data(), static_cast<std::streamsize>(kept.size())) ||
+      !file_.flush()) {
+    throw Error("CsvLogger: cannot rewrite '" + path + "'");
+  }
 }
 
 void CsvLogger::log(int64_t epoch, const std::vector<std::pair<std::string, double>>& metrics) {

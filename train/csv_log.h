@@ -31,6 +31,11 @@ class CsvLogger {
   /// Creates the parent directories when missing and creates (or truncates) the file.
   /// Throws Error naming the path when either fails.
   explicit CsvLogger(const std::string& path);
+  /// Continues a file that a run resumed after epoch `last_epoch` wrote: keeps its header
+  /// and its rows up to that epoch (dropping any written after it), then appends. A missing
+  /// or empty file starts afresh. Throws Error naming the path when it cannot be read or
+  /// rewritten.
+  CsvLogger(const std::string& path, int64_t last_epoch);
 
   /// Writes the row `epoch, metrics...` (the header first, on the first call), then flushes.
   /// A column of the header that `metrics` lacks is written empty.

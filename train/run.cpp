@@ -2,6 +2,7 @@
 #include <ember/core/io/safetensors.h>
 #include <ember/core/ops.h>
 #include <ember/core/random.h>
+#include <ember/core/threads.h>
 #include <ember/error.h>
 #include <ember/nn/dataset.h>
 #include <ember/optim/adam.h>
@@ -197,6 +198,7 @@ SavedModel load_model(const std::string& path) {
 RunReport train_run(const RunOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   if (options.out_dir.empty()) throw Error("train_run: no output folder given");
+  if (options.threads != 0) set_num_threads(options.threads);
   manual_seed(options.seed);
   const Table table =
       load_table(options.data_path, options.targets, options.features, options.skip_rows);
@@ -262,7 +264,13 @@ RunReport train_run(const RunOptions& options) {
                    .batch_size = options.batch_size,
                    .patience = options.patience,
                    .checkpoint_dir = (fs::path(options.out_dir) / "checkpoint").string()});
-  trainer.add_callback(std::make_shared<RunLogger>(options.out_dir));
+  const fs::path checkpoint = fs::path(options.out_dir) / "checkpoint";
+  if (options.resume && (fs::exists(checkpoint) || fs::exists(checkpoint.string() + ".old"))) {
+    trainer.resume();
+    trainer.add_callback(std::make_shared<RunLogger>(options.out_dir, trainer.epochs_done()));
+  } else {
+    trainer.add_callback(std::make_shared<RunLogger>(options.out_dir));
+  }
   if (options.progress) {
     const int64_t batches = (train_set.size() + options.batch_size - 1) / options.batch_size;
     trainer.add_callback(std::make_shared<ProgressBar>(options.epochs, batches));
@@ -281,7 +289,8 @@ RunReport train_run(const RunOptions& options) {
   }
   json metrics = {{"tasks", report.test_metrics}};
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  metrics["epochs"] = report.history.epochs.size();
+  report.epochs = trainer.epochs_done();
+  metrics["epochs"] = report.epochs;
   metrics["best_epoch"] = report.history.best_epoch + 1;
   metrics["stopped_early"] = report.history.stopped_early;
   metrics["interrupted"] = report.history.interrupted;

@@ -38,6 +38,9 @@ struct RunOptions {
   int64_t batch_size = 32;
   int64_t patience = 10;  // epochs without a better validation loss (0: never stop early)
   uint64_t seed = 0;
+  int threads = 0;  // for large matrix products (0: OpenMP's default)
+  /// Continue from the checkpoint in out_dir when there is one (same data and options).
+  bool resume = false;
   // output
   std::string out_dir{};  // the run folder (created)
   bool progress = true;
@@ -47,7 +50,8 @@ struct RunOptions {
 using TaskMetrics = std::map<std::string, std::map<std::string, double>>;
 
 struct RunReport {
-  History history;
+  History history;           // of this call (after a resume, the epochs it added)
+  int64_t epochs = 0;        // epochs trained in all, resumed ones included
   TaskMetrics test_metrics;  // on the held-out split, in the targets' units
   int64_t train_rows = 0, validation_rows = 0, test_rows = 0;
   double seconds = 0;
@@ -58,7 +62,9 @@ struct RunReport {
 /// configuration, see save_model), config.json, metrics.json, metrics.csv, tensorboard/ and
 /// checkpoint/. manual_seed(seed) first, so the split, the initialisation, the shuffling and
 /// dropout all follow from `seed`. The split is stratified on the first classification
-/// target, if any. Throws Error naming what is wrong (file, line, column, option).
+/// target, if any. With `resume`, a run stopped early (Ctrl-C, a crash) continues from its
+/// last checkpoint and ends as the uninterrupted run would have; metrics.csv keeps its rows.
+/// Throws Error naming what is wrong (file, line, column, option).
 RunReport train_run(const RunOptions& options);
 
 /// A trained network with what it needs to read raw inputs and report in raw units.

@@ -17,6 +17,9 @@ namespace ember::train {
 class RunLogger : public Callback {
  public:
   explicit RunLogger(const std::string& run_dir);
+  /// Continues the logs of a run resumed after epoch `last_epoch` (counting from 1):
+  /// metrics.csv keeps its rows up to it (see CsvLogger), TensorBoard gets a new event file.
+  RunLogger(const std::string& run_dir, int64_t last_epoch);
   void on_epoch_end(const EpochResult& epoch) override;
 
  private:

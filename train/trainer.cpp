@@ -203,6 +203,10 @@ History Trainer::fit(const data::TensorDataset& train, const data::TensorDataset
   stop_requested_ = false;
 
   while (epoch_ < options_.epochs) {
+    if (options_.patience > 0 && bad_epochs_ >= options_.patience) {
+      history_.stopped_early = true;  // a resumed run that had already stopped
+      break;
+    }
     const auto start = std::chrono::steady_clock::now();
     model_.train();
     data::DataLoader loader(train, options_.batch_size, options_.shuffle, /*drop_last=*/false,

@@ -151,6 +151,8 @@ class Trainer {
 
   const std::vector<Task>& tasks() const { return tasks_; }
   const TrainerOptions& options() const { return options_; }
+  /// Epochs completed so far (by fit, or restored by resume).
+  int64_t epochs_done() const { return epoch_; }
 
  private:
   void check_dataset(const data::TensorDataset& dataset, const char* which) const;

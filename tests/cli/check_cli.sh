@@ -54,6 +54,22 @@ head -n 1 predictions.csv | grep -q '^digit,digit_p0,' || fail "unexpected predi
 grep -q '^digit:  accuracy' evaluation.txt || fail "evaluate printed no digit accuracy"
 [[ $failures == 0 ]] && echo "ok: train, predict and evaluate on the digits"
 
+# A run stopped after 3 of 6 epochs and resumed ends as the run that never stopped: the same
+# rows in metrics.csv (but the seconds column) and the same model file.
+common=(train "$digits" --target digit:classes --target odd:binary --hidden 16 --seed 2 --quiet
+  --threads 1)
+"$ember" "${common[@]}" --epochs 6 --out whole || fail "train (whole) exited $?"
+"$ember" "${common[@]}" --epochs 3 --out parts || fail "train (first part) exited $?"
+"$ember" "${common[@]}" --epochs 6 --out parts --resume || fail "train --resume exited $?"
+without_seconds() { awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "seconds") s = i }
+  { line = ""; for (i = 1; i <= NF; i++) if (i != s) line = line $i ","; print line }' "$1"; }
+if [[ $(without_seconds whole/metrics.csv) == "$(without_seconds parts/metrics.csv)" ]] &&
+  cmp -s whole/model.safetensors parts/model.safetensors; then
+  echo "ok: a resumed run equals the run that never stopped"
+else
+  fail "the resumed run differs: $(diff <(without_seconds whole/metrics.csv) <(without_seconds parts/metrics.csv))"
+fi
+
 printf 'a,y\n1,2\nx,3\n' >text.csv
 printf 'a,y\n1,0\n2,1.5\n3,1\n' >fraction.csv
 printf 'a,y\n1,1\n2,1\n3,1\n' >one_class.csv
@@ -81,6 +97,7 @@ expect_error "unknown optimizer" 1 "unknown optimizer \"lbfgs\"" \
   "$ember" train line.csv --target y --optimizer lbfgs --out r
 expect_error "no target" 2 "--target is required" "$ember" train line.csv --out r
 expect_error "bad number" 2 "--epochs" "$ember" train line.csv --target y --epochs x --out r
+expect_error "zero threads" 2 "--threads" "$ember" train line.csv --target y --threads 0 --out r
 expect_error "not a model" 1 "load_safetensors" "$ember" predict line.csv line.csv
 expect_error "model without its columns" 1 "line.csv: no column 'p0' the model reads" \
   "$ember" predict run/model.safetensors line.csv

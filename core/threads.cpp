@@ -1,0 +1,28 @@
+#include <ember/core/threads.h>
+#include <ember/error.h>
+
+#include <string>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace ember {
+
+void set_num_threads(int threads) {
+  if (threads < 1)
+    throw Error("set_num_threads: needs at least 1 thread, got " + std::to_string(threads));
+#ifdef _OPENMP
+  omp_set_num_threads(threads);
+#endif
+}
+
+int num_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+}  // namespace ember
