@@ -10,6 +10,9 @@
 #include <ember/core/tensor.h>
 #include <ember/core/threads.h>
 #include <ember/error.h>
+#include <ember/models/ensemble/calibration.h>
+#include <ember/models/ensemble/combine.h>
+#include <ember/models/ensemble/ensemble.h>
 #include <ember/models/multitask_net.h>
 #include <ember/models/seed.h>
 #include <ember/models/task.h>

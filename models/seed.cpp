@@ -17,11 +17,13 @@ EnsembleModel::EnsembleModel(int num_models) {
   }
 }
 
-Tensor EnsembleModel::forward(const Tensor& x) {
+std::vector<Tensor> EnsembleModel::member_outputs(const Tensor& x) {
   std::vector<Tensor> outputs;
   outputs.reserve(models.size());
   for (auto& model : models) outputs.push_back(model(x));
-  return mean(stack(outputs), {0});
+  return outputs;
 }
+
+Tensor EnsembleModel::forward(const Tensor& x) { return mean(stack(member_outputs(x)), {0}); }
 
 }  // namespace ember::models

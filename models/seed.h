@@ -30,6 +30,9 @@ struct EnsembleModel : nn::Module {
   nn::ModuleList& models = register_module("models", nn::ModuleList());
 
   explicit EnsembleModel(int num_models = 3);
+  /// Each member's prediction [B, 1], in order (what the seed's forward collects).
+  std::vector<Tensor> member_outputs(const Tensor& x);
+  /// The mean of member_outputs(x).
   Tensor forward(const Tensor& x);
 };
 
