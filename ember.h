@@ -9,6 +9,8 @@
 #include <ember/core/shape.h>
 #include <ember/core/tensor.h>
 #include <ember/error.h>
+#include <ember/models/multitask/balancer.h>
+#include <ember/models/multitask/weighting.h>
 #include <ember/models/multitask_net.h>
 #include <ember/models/seed.h>
 #include <ember/models/task.h>
