@@ -13,6 +13,8 @@
 #include <ember/models/ensemble/calibration.h>
 #include <ember/models/ensemble/combine.h>
 #include <ember/models/ensemble/ensemble.h>
+#include <ember/models/multitask/balancer.h>
+#include <ember/models/multitask/weighting.h>
 #include <ember/models/multitask_net.h>
 #include <ember/models/seed.h>
 #include <ember/models/task.h>

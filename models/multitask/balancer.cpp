@@ -2,7 +2,9 @@
 #include <ember/core/ops.h>
 #include <ember/error.h>
 #include <ember/models/multitask/balancer.h>
+#include <ember/models/multitask/weighting.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace ember::models::mtl {
@@ -59,15 +61,25 @@ void JacobianBalancer::backward(const std::vector<Tensor>& losses) {
 }
 
 const std::vector<std::string>& balancer_names() {
-  static const std::vector<std::string> names = {"equal"};
+  static const std::vector<std::string> names = {"equal", "uncertainty", "gradnorm", "dwa", "famo"};
   return names;
 }
 
-std::unique_ptr<Balancer> make_balancer(const std::string& name,
-                                        [[maybe_unused]] std::vector<Tensor> shared,
-                                        int64_t tasks) {
-  if (tasks < 1) throw Error("make_balancer: " + std::to_string(tasks) + " tasks");
+std::unique_ptr<Balancer> make_balancer(const std::string& name, std::vector<Tensor> shared,
+                                        const std::vector<Task>& tasks) {
+  if (tasks.empty()) throw Error("make_balancer: no tasks");
+  const auto T = static_cast<int64_t>(tasks.size());
   if (name == "equal") return std::make_unique<EqualWeighting>();
+  if (name == "uncertainty") return std::make_unique<UncertaintyWeighting>(tasks);
+  if (name == "gradnorm") {
+    const auto last_matrix =
+        std::find_if(shared.rbegin(), shared.rend(), [](const Tensor& p) { return p.dim() >= 2; });
+    if (last_matrix == shared.rend())
+      throw Error("make_balancer: gradnorm needs a shared weight matrix; none is shared");
+    return std::make_unique<GradNorm>(*last_matrix, T);
+  }
+  if (name == "dwa") return std::make_unique<DynamicWeightAverage>(T);
+  if (name == "famo") return std::make_unique<FAMO>(T);
   std::string known;
   for (const std::string& n : balancer_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown balancing method '" + name + "' (known: " + known + ")");

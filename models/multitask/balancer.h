@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <ember/core/tensor.h>
+#include <ember/models/task.h>
 #include <ember/nn/module.h>
 
 namespace ember::models::mtl {
@@ -90,9 +91,11 @@ class JacobianBalancer : public Balancer {
 const std::vector<std::string>& balancer_names();
 
 /// Makes the method called `name` for a network whose parameters every task shares are
-/// `shared` (GradNorm uses the last of them as its "last shared layer"), with `tasks`
-/// tasks. Throws Error naming the known methods for an unknown name.
+/// `shared`, with one output per task of `tasks` (uncertainty weighting takes each task's
+/// form from its type). GradNorm's "last shared layer" is the last matrix (dim >= 2) in
+/// `shared`, the weight of the trunk's last Linear. Throws Error for no tasks, and naming
+/// the known methods for an unknown name.
 std::unique_ptr<Balancer> make_balancer(const std::string& name, std::vector<Tensor> shared,
-                                        int64_t tasks);
+                                        const std::vector<Task>& tasks);
 
 }  // namespace ember::models::mtl
