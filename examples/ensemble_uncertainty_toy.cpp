@@ -62,10 +62,14 @@ int main(int argc, char** argv) {
   const models::MultiTaskNetConfig config{
       .inputs = 1, .hidden = {100}, .activation = "relu", .tasks = {models::gaussian("y")}};
   models::Ensemble ensemble(members, [&](int64_t) { return models::MultiTaskNet(config); });
-  const train::EnsembleOptions options{.method = train::EnsembleMethod::deep_ensemble,
-                                       .trainer = {.epochs = epochs, .batch_size = batch_size},
-                                       .optimizer = train::adam_factory(1e-2),
-                                       .adversarial = true};
+  // Set field by field: GCC 12 at -O3 takes the nested designated initialiser's strings for
+  // uninitialised (-Wmaybe-uninitialized).
+  train::EnsembleOptions options;
+  options.method = train::EnsembleMethod::deep_ensemble;
+  options.trainer.epochs = epochs;
+  options.trainer.batch_size = batch_size;
+  options.optimizer = train::adam_factory(1e-2);
+  options.adversarial = true;
   train::fit_ensemble(ensemble, config.tasks, options, train);
 
   // The mixture on a grid over [-6, 6].

@@ -368,3 +368,23 @@ TEST_CASE("ensemble training rejects invalid methods and options") {
                     Contains("unknown method"));
   CHECK_THROWS_WITH(train::bootstrap_indices(0, 1), Contains("n must be in [1, 2^24]"));
 }
+
+TEST_CASE("Trainer::set_batch_loss decides the losses a batch trains on") {
+  const data::TensorDataset train = toy_data(8, 14);
+  const auto config = net_config({models::regression("y")});
+  models::MultiTaskNet net(config);
+  optim::SGD sgd(net.parameters(), {.lr = 0.0});
+  train::Trainer trainer(net, config.tasks, sgd, {.epochs = 1, .batch_size = 8});
+  trainer.set_batch_loss([&net](const Tensor& x, const std::vector<Tensor>& targets) {
+    REQUIRE(targets.size() == 1);
+    return std::vector<Tensor>{0.f * mean(net.forward(x)[0]) + 3.f};
+  });
+  CHECK(trainer.fit(train).epochs[0].metrics.at("train/loss") == Approx(3.0));
+
+  train::Trainer two(net, config.tasks, sgd, {.epochs = 1, .batch_size = 8});
+  two.set_batch_loss([&net](const Tensor& x, const std::vector<Tensor>&) {
+    const Tensor loss = mean(net.forward(x)[0]);
+    return std::vector<Tensor>{loss, loss};
+  });
+  CHECK_THROWS_WITH(two.fit(train), Contains("the batch loss gave 2 losses for 1 tasks"));
+}

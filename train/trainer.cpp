@@ -138,9 +138,9 @@ void Trainer::check_dataset(const data::TensorDataset& dataset, const char* whic
 }
 
 std::vector<Tensor> Trainer::batch_losses(const std::vector<Tensor>& batch) const {
-  const std::vector<Tensor> targets(batch.begin() + 1, batch.end());
   if (batch_loss_) {
-    std::vector<Tensor> losses = batch_loss_(batch[0], targets);
+    std::vector<Tensor> losses =
+        batch_loss_(batch[0], std::vector<Tensor>(batch.begin() + 1, batch.end()));
     if (losses.size() != tasks_.size()) {
       throw Error("Trainer::fit: the batch loss gave " + std::to_string(losses.size()) +
                   " losses for " + std::to_string(tasks_.size()) + " tasks");
@@ -154,7 +154,7 @@ std::vector<Tensor> Trainer::batch_losses(const std::vector<Tensor>& batch) cons
   }
   std::vector<Tensor> losses;
   for (size_t t = 0; t < tasks_.size(); ++t)
-    losses.push_back(models::task_loss(tasks_[t], outputs[t], targets[t]));
+    losses.push_back(models::task_loss(tasks_[t], outputs[t], batch[t + 1]));
   return losses;
 }
 
