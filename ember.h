@@ -37,6 +37,7 @@
 #include <ember/optim/rmsprop.h>
 #include <ember/optim/sgd.h>
 #include <ember/train/csv_log.h>
+#include <ember/train/ensemble.h>
 #include <ember/train/metrics.h>
 #include <ember/train/progress.h>
 #include <ember/train/run.h>

@@ -1,3 +1,4 @@
+#include <ember/core/ops.h>
 #include <ember/error.h>
 #include <ember/models/task.h>
 #include <ember/nn/loss.h>
@@ -14,14 +15,20 @@ std::string to_string(TaskType type) {
       return "binary";
     case TaskType::multiclass:
       return "multiclass";
+    case TaskType::gaussian:
+      return "gaussian";
   }
   return "unknown";
 }
 
-int64_t Task::output_size() const { return type == TaskType::multiclass ? classes : 1; }
+int64_t Task::output_size() const {
+  if (type == TaskType::multiclass) return classes;
+  return type == TaskType::gaussian ? 2 : 1;
+}
 
 Task regression(std::string name) { return Task{std::move(name), TaskType::regression, 0}; }
 Task binary(std::string name) { return Task{std::move(name), TaskType::binary, 0}; }
+Task gaussian(std::string name) { return Task{std::move(name), TaskType::gaussian, 0}; }
 Task multiclass(std::string name, int64_t classes) {
   if (classes < 2) {
     throw Error("multiclass task '" + name + "': needs at least 2 classes, got " +
@@ -39,6 +46,18 @@ namespace {
 }
 }  // namespace
 
+// σ² = softplus(v) + 1e-6: positive and smooth, and the floor keeps log σ² and 1/σ² finite
+// when softplus underflows (Lakshminarayanan et al. 2017, Section 2.2.1).
+MeanVariance gaussian_mean_variance(const Tensor& output) {
+  if (output.dim() != 2 || output.size(1) != 2) {
+    throw Error("gaussian_mean_variance: expected an output [B, 2] (mean, raw variance), got " +
+                to_string(output.shape()));
+  }
+  const Tensor mean = narrow(output, 1, 0, 1).reshape({-1});
+  const Tensor variance = softplus(narrow(output, 1, 1, 1)).reshape({-1}) + 1e-6f;
+  return {mean, variance};
+}
+
 Tensor task_loss(const Task& task, const Tensor& output, const Tensor& target) {
   if (task.type == TaskType::multiclass) {
     // output [B, C], target [B] of class indices
@@ -48,6 +67,15 @@ Tensor task_loss(const Task& task, const Tensor& output, const Tensor& target) {
                    "output [B, " + std::to_string(task.classes) + "] and target [B]");
     }
     return nn::cross_entropy(output, target);
+  }
+  if (task.type == TaskType::gaussian) {
+    // output [B, 2], target [B] or [B, 1]
+    if (output.dim() != 2 || output.size(1) != 2 || target.dim() < 1 || target.dim() > 2 ||
+        target.numel() != output.size(0) || target.size(0) != output.size(0)) {
+      throw_shapes(task, output, target, "output [B, 2] and target [B]");
+    }
+    const auto [mean, variance] = gaussian_mean_variance(output);
+    return nn::gaussian_nll_loss(mean, target.reshape({-1}), variance);
   }
   // One value per sample on both sides: [B], [B, 1] or any mix of them.
   const bool one_per_sample = output.dim() >= 1 && output.dim() <= 2 &&

@@ -137,17 +137,32 @@ void Trainer::check_dataset(const data::TensorDataset& dataset, const char* whic
     throw Error(std::string("Trainer::fit: the ") + which + " data is empty");
 }
 
-StepResult Trainer::train_step(const std::vector<Tensor>& batch, int64_t epoch) {
+std::vector<Tensor> Trainer::batch_losses(const std::vector<Tensor>& batch) const {
+  if (batch_loss_) {
+    std::vector<Tensor> losses =
+        batch_loss_(batch[0], std::vector<Tensor>(batch.begin() + 1, batch.end()));
+    if (losses.size() != tasks_.size()) {
+      throw Error("Trainer::fit: the batch loss gave " + std::to_string(losses.size()) +
+                  " losses for " + std::to_string(tasks_.size()) + " tasks");
+    }
+    return losses;
+  }
   const std::vector<Tensor> outputs = forward_(batch[0]);
   if (outputs.size() != tasks_.size()) {
     throw Error("Trainer::fit: the model gave " + std::to_string(outputs.size()) + " outputs for " +
                 std::to_string(tasks_.size()) + " tasks");
   }
-  StepResult result{epoch, step_ + 1, 0.0, {}};
   std::vector<Tensor> losses;
-  for (size_t t = 0; t < tasks_.size(); ++t) {
+  for (size_t t = 0; t < tasks_.size(); ++t)
     losses.push_back(models::task_loss(tasks_[t], outputs[t], batch[t + 1]));
-    const double value = losses.back().item();
+  return losses;
+}
+
+StepResult Trainer::train_step(const std::vector<Tensor>& batch, int64_t epoch) {
+  const std::vector<Tensor> losses = batch_losses(batch);
+  StepResult result{epoch, step_ + 1, 0.0, {}};
+  for (size_t t = 0; t < tasks_.size(); ++t) {
+    const double value = losses[t].item();
     if (!std::isfinite(value)) {
       throw Error("Trainer::fit: the loss of task '" + tasks_[t].name + "' is " +
                   (std::isnan(value) ? "NaN" : "infinite") + " at epoch " +
@@ -304,6 +319,9 @@ std::map<std::string, double> Trainer::evaluate(const data::TensorDataset& datas
     total += loss;
     if (task.type == TaskType::regression) {
       metrics[name + "/rmse"] = std::sqrt(loss);
+    } else if (task.type == TaskType::gaussian) {
+      const Tensor mean = models::gaussian_mean_variance(outputs[t]).mean;
+      metrics[name + "/rmse"] = std::sqrt(mse_loss(mean, target.reshape({-1})).item());
     } else {
       // A logit above 0 is a probability above 0.5; otherwise the largest logit wins.
       const Tensor predicted = task.type == TaskType::binary ? outputs[t].reshape({-1}) > 0.f

@@ -77,7 +77,7 @@ struct StepResult {
 ///   train/loss, train/<task>/loss      means over the epoch's batches
 ///   val/loss, val/<task>/loss          on the validation data, when given
 ///   val/<task>/accuracy                classification tasks
-///   val/<task>/rmse                    regression tasks
+///   val/<task>/rmse                    regression and gaussian tasks (of the mean)
 ///   lr                                 the first parameter group's learning rate
 struct EpochResult {
   int64_t epoch = 0;
@@ -125,6 +125,13 @@ class Trainer {
   /// one, their sum is backpropagated (equal weighting). Its own parameters, if any, must be
   /// in the optimizer; its state is saved in checkpoints. It must outlive the trainer.
   void set_balancer(models::mtl::Balancer* balancer) { balancer_ = balancer; }
+  /// How a batch becomes its task losses: (inputs, one target per task) -> one loss per
+  /// task. Without one, the forward's outputs go through models::task_loss. Training
+  /// schemes that change the batch (adversarial examples, train/ensemble.h) set it;
+  /// evaluate() and predict() keep using the forward.
+  using BatchLoss =
+      std::function<std::vector<Tensor>(const Tensor& x, const std::vector<Tensor>& targets)>;
+  void set_batch_loss(BatchLoss batch_loss) { batch_loss_ = std::move(batch_loss); }
   void add_callback(std::shared_ptr<Callback> callback);
 
   /// Trains for the remaining epochs (all of them, or those left after resume()).
@@ -156,6 +163,7 @@ class Trainer {
 
  private:
   void check_dataset(const data::TensorDataset& dataset, const char* which) const;
+  std::vector<Tensor> batch_losses(const std::vector<Tensor>& batch) const;
   StepResult train_step(const std::vector<Tensor>& batch, int64_t epoch);
   bool improves(double value) const;
   void save_checkpoint() const;
@@ -167,6 +175,7 @@ class Trainer {
   TrainerOptions options_;
   optim::Scheduler* scheduler_ = nullptr;
   models::mtl::Balancer* balancer_ = nullptr;
+  BatchLoss batch_loss_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
 
   // Where the run stands; saved in checkpoints.
