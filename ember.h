@@ -9,10 +9,13 @@
 #include <ember/core/shape.h>
 #include <ember/core/tensor.h>
 #include <ember/error.h>
+#include <ember/models/ensemble/batch_ensemble.h>
+#include <ember/models/ensemble/batched.h>
 #include <ember/models/multitask_net.h>
 #include <ember/models/seed.h>
 #include <ember/models/task.h>
 #include <ember/nn/activation.h>
+#include <ember/nn/batched_linear.h>
 #include <ember/nn/containers.h>
 #include <ember/nn/data.h>
 #include <ember/nn/dropout.h>
