@@ -10,6 +10,8 @@
 #include <ember/core/tensor.h>
 #include <ember/core/threads.h>
 #include <ember/error.h>
+#include <ember/models/ensemble/batch_ensemble.h>
+#include <ember/models/ensemble/batched.h>
 #include <ember/models/ensemble/calibration.h>
 #include <ember/models/ensemble/combine.h>
 #include <ember/models/ensemble/ensemble.h>
@@ -19,6 +21,7 @@
 #include <ember/models/seed.h>
 #include <ember/models/task.h>
 #include <ember/nn/activation.h>
+#include <ember/nn/batched_linear.h>
 #include <ember/nn/containers.h>
 #include <ember/nn/data.h>
 #include <ember/nn/dropout.h>

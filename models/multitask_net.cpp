@@ -8,7 +8,6 @@
 
 namespace ember::models {
 
-namespace {
 void append_activation(nn::Sequential& trunk, const std::string& name) {
   if (name == "relu") {
     trunk.push_back(nn::ReLU());
@@ -23,30 +22,35 @@ void append_activation(nn::Sequential& trunk, const std::string& name) {
   }
 }
 
-const MultiTaskNetConfig& checked(const MultiTaskNetConfig& config) {
+void check_config(const MultiTaskNetConfig& config, const std::string& owner) {
   if (config.inputs < 1) {
-    throw Error("MultiTaskNet: inputs must be >= 1, got " + std::to_string(config.inputs));
+    throw Error(owner + ": inputs must be >= 1, got " + std::to_string(config.inputs));
   }
   for (int64_t width : config.hidden) {
     if (width < 1)
-      throw Error("MultiTaskNet: hidden widths must be >= 1, got " + std::to_string(width));
+      throw Error(owner + ": hidden widths must be >= 1, got " + std::to_string(width));
   }
   if (!(config.dropout >= 0.f && config.dropout < 1.f)) {
-    throw Error("MultiTaskNet: dropout must be in [0, 1), got " + std::to_string(config.dropout));
+    throw Error(owner + ": dropout must be in [0, 1), got " + std::to_string(config.dropout));
   }
   const std::set<std::string> activations = {"gelu", "leaky_relu", "relu", "sigmoid", "tanh"};
   if (!activations.count(config.activation)) {
     std::string known;
     for (const std::string& name : activations) known += (known.empty() ? "" : ", ") + name;
-    throw Error("MultiTaskNet: unknown activation \"" + config.activation + "\" (" + known + ")");
+    throw Error(owner + ": unknown activation \"" + config.activation + "\" (" + known + ")");
   }
-  if (config.tasks.empty()) throw Error("MultiTaskNet: no tasks given");
+  if (config.tasks.empty()) throw Error(owner + ": no tasks given");
   std::set<std::string> names;
   for (const Task& task : config.tasks) {
     if (!names.insert(task.name).second) {
-      throw Error("MultiTaskNet: two tasks are named \"" + task.name + "\"");
+      throw Error(owner + ": two tasks are named \"" + task.name + "\"");
     }
   }
+}
+
+namespace {
+const MultiTaskNetConfig& checked(const MultiTaskNetConfig& config) {
+  check_config(config, "MultiTaskNet");
   return config;
 }
 }  // namespace

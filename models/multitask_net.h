@@ -39,4 +39,9 @@ class MultiTaskNet : public nn::Module {
   MultiTaskNetConfig config_;
 };
 
+/// Throws Error, its message starting with `owner`, for a config MultiTaskNet rejects (above).
+void check_config(const MultiTaskNetConfig& config, const std::string& owner);
+/// Appends the activation layer that `name` (a MultiTaskNetConfig::activation) names.
+void append_activation(nn::Sequential& layers, const std::string& name);
+
 }  // namespace ember::models

@@ -132,4 +132,57 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   return reshape(out, shape);
 }
 
+// y[k] = x[k]·w[k]ᵀ + b[k] for each member k; a 2-d x is every member's input (x[k] = x).
+//   dx[k] = g[k]·w[k] (summed over k for a shared x), dw[k] = g[k]ᵀ·x[k], db[k] = Σ_rows g[k]
+Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  detail::check_defined(x, "batched_linear");
+  detail::check_defined(w, "batched_linear");
+  detail::check_same_device(x, w, "batched_linear");
+  const bool shared_input = x.dim() == 2;
+  if (w.dim() != 3 || (x.dim() != 2 && x.dim() != 3) || x.shape().back() != w.shape()[2] ||
+      (!shared_input && x.shape()[0] != w.shape()[0])) {
+    throw Error("batched_linear: input " + to_string(x.shape()) + " and weight " +
+                to_string(w.shape()) +
+                " do not fit (expected input [K, B, in] or [B, in] and weight [K, out, in])");
+  }
+  const int64_t members = w.shape()[0], out_features = w.shape()[1], in = w.shape()[2];
+  if (b.defined() && b.shape() != Shape{members, out_features}) {
+    throw Error("batched_linear: bias shape " + to_string(b.shape()) + " should be [" +
+                std::to_string(members) + ", " + std::to_string(out_features) + "] for weight " +
+                to_string(w.shape()));
+  }
+  const int64_t batch = x.shape()[x.dim() - 2];
+  Tensor out = empty({members, batch, out_features});
+  // As in linear: each member's bias is copied into its rows, then its GEMM adds onto them.
+  for (int64_t k = 0; k < members; ++k) {
+    float* y = out.data() + k * batch * out_features;
+    if (b.defined()) {
+      for (int64_t r = 0; r < batch; ++r)
+        std::copy_n(b.data() + k * out_features, out_features, y + r * out_features);
+    }
+    const float* rows = x.data() + (shared_input ? 0 : k * batch * in);
+    kernels::cpu::gemm(false, true, batch, out_features, in, 1.f, rows, in,
+                       w.data() + k * out_features * in, in, b.defined() ? 1.f : 0.f, y,
+                       out_features);
+  }
+  return record("BatchedAddmmBackward", out, {x, w, b}, {x, w},
+                [shared_input](const Tensor& g, const BackwardContext& ctx) {
+                  const Tensor &x = ctx.saved[0], &w = ctx.saved[1];
+                  return Grads{detail::grad_if(ctx, 0,
+                                               [&] {
+                                                 const Tensor dx = batched_gemm(g, w, false, false);
+                                                 return shared_input ? sum(dx, {0}) : dx;
+                                               }),
+                               detail::grad_if(ctx, 1,
+                                               [&] {
+                                                 const Tensor rows =
+                                                     shared_input ? expand(unsqueeze(x, 0),
+                                                                           {w.shape()[0], -1, -1})
+                                                                  : x;
+                                                 return batched_gemm(g, rows, true, false);
+                                               }),
+                               detail::grad_if(ctx, 2, [&] { return sum(g, {1}); })};
+                });
+}
+
 }  // namespace ember

@@ -1,0 +1,119 @@
+#include <ember/core/ops.h>
+#include <ember/core/random.h>
+#include <ember/error.h>
+#include <ember/models/ensemble/batch_ensemble.h>
+#include <ember/nn/dropout.h>
+
+#include <cmath>
+
+namespace ember::models {
+
+namespace {
+
+// The fast weights' initialisation; see BatchEnsembleLinear.
+Tensor fast_weights(const Shape& shape, float random_sign_init) {
+  if (random_sign_init > 0.f) return (uniform(shape, 0.f, 1.f) < random_sign_init) * 2.f - 1.f;
+  if (random_sign_init < 0.f) return normal(shape, 1.f, -random_sign_init);
+  return ones(shape);
+}
+
+}  // namespace
+
+// Wen et al. 2020, eq. (1)-(2): member k's weight is W ⊙ s_k r_kᵀ, and
+//   (W ⊙ s_k r_kᵀ) x = s_k ⊙ (W (r_k ⊙ x)),
+// so the members' inputs are scaled by r, ONE GEMM with the shared W runs over all K·B rows,
+// and the outputs are scaled by s. Composed of differentiable ops, so no backward of its own.
+Tensor batch_ensemble_linear(const Tensor& x, const Tensor& weight, const Tensor& r,
+                             const Tensor& s, const Tensor& bias) {
+  for (const Tensor* t : {&x, &weight, &r, &s}) {
+    if (!t->defined()) throw Error("batch_ensemble_linear: got an undefined tensor");
+  }
+  const bool fits = weight.dim() == 2 && r.dim() == 2 && s.dim() == 2 &&
+                    (x.dim() == 2 || (x.dim() == 3 && x.shape()[0] == r.shape()[0])) &&
+                    x.shape().back() == weight.shape()[1] && r.shape()[1] == weight.shape()[1] &&
+                    s.shape() == Shape{r.shape()[0], weight.shape()[0]} &&
+                    (!bias.defined() || bias.shape() == s.shape());
+  if (!fits) {
+    throw Error("batch_ensemble_linear: input " + to_string(x.shape()) + ", weight " +
+                to_string(weight.shape()) + ", r " + to_string(r.shape()) + ", s " +
+                to_string(s.shape()) +
+                (bias.defined() ? ", bias " + to_string(bias.shape()) : std::string()) +
+                " do not fit (expected [K, B, in] or [B, in], [out, in], [K, in], [K, out], "
+                "[K, out])");
+  }
+  const Tensor scaled = (x.dim() == 2 ? unsqueeze(x, 0) : x) * unsqueeze(r, 1);  // [K, B, in]
+  const Tensor y = linear(scaled, weight) * unsqueeze(s, 1);                     // [K, B, out]
+  return bias.defined() ? y + unsqueeze(bias, 1) : y;
+}
+
+BatchEnsembleLinear::BatchEnsembleLinear(int64_t members, int64_t in_features, int64_t out_features,
+                                         bool bias, float random_sign_init)
+    : members_(members), in_features_(in_features), out_features_(out_features) {
+  if (members <= 0 || in_features <= 0 || out_features <= 0) {
+    throw Error(
+        "BatchEnsembleLinear: members, in_features and out_features must be positive, got " +
+        std::to_string(members) + ", " + std::to_string(in_features) + " and " +
+        std::to_string(out_features));
+  }
+  if (!(random_sign_init <= 1.f)) {
+    throw Error(
+        "BatchEnsembleLinear: random_sign_init must be <= 1 (a probability when > 0), got " +
+        std::to_string(random_sign_init));
+  }
+  const float bound = 1.f / std::sqrt(static_cast<float>(in_features));
+  weight = register_parameter("weight", uniform({out_features, in_features}, -bound, bound));
+  r = register_parameter("r", fast_weights({members, in_features}, random_sign_init));
+  s = register_parameter("s", fast_weights({members, out_features}, random_sign_init));
+  if (bias)
+    this->bias = register_parameter("bias", uniform({members, out_features}, -bound, bound));
+}
+
+Tensor BatchEnsembleLinear::forward(const Tensor& x) {
+  return batch_ensemble_linear(x, weight, r, s, bias);
+}
+
+Tensor BatchEnsembleLinear::member_weights() const {
+  // [1, out, in] ⊙ [K, out, 1] ⊙ [K, 1, in]
+  return unsqueeze(weight, 0) * unsqueeze(s, 2) * unsqueeze(r, 1);
+}
+
+std::string BatchEnsembleLinear::extra_repr() const {
+  return "members=" + std::to_string(members_) + ", in_features=" + std::to_string(in_features_) +
+         ", out_features=" + std::to_string(out_features_) +
+         ", bias=" + (bias.defined() ? "True" : "False");
+}
+
+BatchEnsembleNet::BatchEnsembleNet(int64_t members, MultiTaskNetConfig config,
+                                   float random_sign_init)
+    : trunk(register_module("trunk", nn::Sequential())),
+      heads(register_module("heads", nn::ModuleDict())),
+      members_(members),
+      config_(std::move(config)) {
+  if (members < 1) {
+    throw Error("BatchEnsembleNet: needs at least one member, got " + std::to_string(members));
+  }
+  check_config(config_, "BatchEnsembleNet");
+  int64_t width = config_.inputs;
+  for (int64_t next : config_.hidden) {
+    trunk.push_back(BatchEnsembleLinear(members, width, next, true, random_sign_init));
+    append_activation(trunk, config_.activation);
+    if (config_.dropout > 0.f) trunk.push_back(nn::Dropout(config_.dropout));
+    width = next;
+  }
+  for (const Task& task : config_.tasks) {
+    heads.insert(task.name,
+                 BatchEnsembleLinear(members, width, task.output_size(), true, random_sign_init));
+  }
+}
+
+std::vector<Tensor> BatchEnsembleNet::forward(const Tensor& x) {
+  const Tensor h = trunk.size() == 0 ? x : trunk(x);
+  std::vector<Tensor> outputs;
+  outputs.reserve(heads.size());
+  for (const auto& [name, head] : heads) outputs.push_back((*head)(h));
+  return outputs;
+}
+
+std::string BatchEnsembleNet::extra_repr() const { return "members=" + std::to_string(members_); }
+
+}  // namespace ember::models
