@@ -9,6 +9,9 @@
 #include <ember/core/shape.h>
 #include <ember/core/tensor.h>
 #include <ember/error.h>
+#include <ember/models/mlp.h>
+#include <ember/models/multitask/mmoe.h>
+#include <ember/models/multitask/ple.h>
 #include <ember/models/multitask_net.h>
 #include <ember/models/seed.h>
 #include <ember/models/task.h>

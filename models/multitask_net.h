@@ -31,6 +31,9 @@ class MultiTaskNet : public nn::Module {
   explicit MultiTaskNet(MultiTaskNetConfig config);
   std::vector<Tensor> forward(const Tensor& x);
   const MultiTaskNetConfig& config() const { return config_; }
+  /// The parameters every task depends on: the trunk's (empty without hidden layers). What
+  /// a JacobianBalancer takes as `shared`.
+  std::vector<Tensor> shared_parameters() const;
 
   nn::Sequential& trunk;
   nn::ModuleDict& heads;
