@@ -15,7 +15,10 @@
 #include <ember/models/ensemble/calibration.h>
 #include <ember/models/ensemble/combine.h>
 #include <ember/models/ensemble/ensemble.h>
+#include <ember/models/mlp.h>
 #include <ember/models/multitask/balancer.h>
+#include <ember/models/multitask/mmoe.h>
+#include <ember/models/multitask/ple.h>
 #include <ember/models/multitask/weighting.h>
 #include <ember/models/multitask_net.h>
 #include <ember/models/seed.h>

@@ -31,6 +31,9 @@ class MultiTaskNet : public nn::Module {
   explicit MultiTaskNet(MultiTaskNetConfig config);
   std::vector<Tensor> forward(const Tensor& x);
   const MultiTaskNetConfig& config() const { return config_; }
+  /// The parameters every task depends on: the trunk's (empty without hidden layers). What
+  /// a JacobianBalancer takes as `shared`.
+  std::vector<Tensor> shared_parameters() const;
 
   nn::Sequential& trunk;
   nn::ModuleDict& heads;
@@ -41,7 +44,5 @@ class MultiTaskNet : public nn::Module {
 
 /// Throws Error, its message starting with `owner`, for a config MultiTaskNet rejects (above).
 void check_config(const MultiTaskNetConfig& config, const std::string& owner);
-/// Appends the activation layer that `name` (a MultiTaskNetConfig::activation) names.
-void append_activation(nn::Sequential& layers, const std::string& name);
 
 }  // namespace ember::models

@@ -3,6 +3,7 @@
 #include <ember/models/task.h>
 #include <ember/nn/loss.h>
 
+#include <set>
 #include <utility>
 
 namespace ember::models {
@@ -35,6 +36,16 @@ Task multiclass(std::string name, int64_t classes) {
                 std::to_string(classes));
   }
   return Task{std::move(name), TaskType::multiclass, classes};
+}
+
+void check_tasks(const std::string& model, const std::vector<Task>& tasks) {
+  if (tasks.empty()) throw Error(model + ": no tasks given");
+  std::set<std::string> names;
+  for (const Task& task : tasks) {
+    if (!names.insert(task.name).second) {
+      throw Error(model + ": two tasks are named \"" + task.name + "\"");
+    }
+  }
 }
 
 namespace {

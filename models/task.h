@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <ember/core/tensor.h>
 
@@ -49,6 +50,9 @@ struct MeanVariance {
   Tensor variance;
 };
 MeanVariance gaussian_mean_variance(const Tensor& output);
+
+/// Throws Error "<model>: no tasks given" for an empty list, or naming a name two tasks share.
+void check_tasks(const std::string& model, const std::vector<Task>& tasks);
 
 /// The task's training loss, averaged over the batch:
 ///   regression  output [B, 1] or [B], target [B] or [B, 1]  mse_loss

@@ -5,7 +5,13 @@ namespace ember::nn {
 
 void throw_out_of_range(const std::string& container, size_t index, size_t size) {
   throw Error(container + ": index " + std::to_string(index) + " is out of range for " +
-              std::to_string(size) + " layers");
+              std::to_string(size) + " elements");
+}
+
+void throw_wrong_type(const std::string& container, const std::string& which, const Module& actual,
+                      const std::type_info& wanted) {
+  throw Error(container + ": " + which + " is a " + actual.type_name() + ", not a " +
+              type_name_of(wanted));
 }
 
 Tensor Sequential::forward(const Tensor& x) {
@@ -15,19 +21,19 @@ Tensor Sequential::forward(const Tensor& x) {
 }
 
 bool ModuleDict::contains(const std::string& name) const {
-  for (const auto& entry : layers_) {
+  for (const auto& entry : modules_) {
     if (entry.first == name) return true;
   }
   return false;
 }
 
-Layer& ModuleDict::operator[](const std::string& name) const {
+Module& ModuleDict::operator[](const std::string& name) const {
   std::string known;
-  for (const auto& [key, layer] : layers_) {
-    if (key == name) return *layer;
+  for (const auto& [key, module] : modules_) {
+    if (key == name) return *module;
     known += (known.empty() ? "" : ", ") + key;
   }
-  throw Error("ModuleDict: no layer named \"" + name + "\" (has: " + known + ")");
+  throw Error("ModuleDict: no module named \"" + name + "\" (has: " + known + ")");
 }
 
 }  // namespace ember::nn

@@ -171,8 +171,17 @@ void Module::zero_grad() {
   for (const Tensor& p : parameters()) p.set_grad({});
 }
 
-std::string Module::type_name() const {
-  const char* mangled = typeid(*this).name();
+Tensor Module::call(const Tensor& /*x*/) {
+  throw Error(type_name() +
+              ": has no single-tensor forward (it is not an nn::Layer), so it cannot be called "
+              "as module(x); use its own forward, e.g. through a container's at<" +
+              type_name() + ">(...)");
+}
+
+std::string Module::type_name() const { return type_name_of(typeid(*this)); }
+
+std::string type_name_of(const std::type_info& type) {
+  const char* mangled = type.name();
   int status = 0;
   char* demangled = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
   std::string name = status == 0 ? demangled : mangled;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -89,8 +90,15 @@ class Module {
   /// PyTorch's module repr: the type, extra_repr, and children indented by name.
   std::string to_string() const;
 
+  /// The single-tensor forward, for modules held in a ModuleList or ModuleDict: a Layer's
+  /// forward(x). Throws Error naming the type for any other module (e.g. a multi-task
+  /// network whose forward returns one output per task; reach it as list.at<Type>(i)).
+  Tensor operator()(const Tensor& x) { return call(x); }
+
  protected:
   void add_child(const std::string& name, std::unique_ptr<Module> child);
+  /// What operator() runs: Layer overrides it with forward; here it throws.
+  virtual Tensor call(const Tensor& x);
 
  private:
   void check_new_name(const std::string& name, const char* what) const;
@@ -103,11 +111,18 @@ class Module {
 
 std::ostream& operator<<(std::ostream& os, const Module& module);
 
-/// A module with a single-tensor forward: what Sequential and ModuleList hold and call.
+/// The demangled name of `type` without namespaces, e.g. "Linear" (what type_name() shows).
+std::string type_name_of(const std::type_info& type);
+
+/// A module with a single-tensor forward: what Sequential chains, and what ModuleList and
+/// ModuleDict call through Module::operator().
 class Layer : public Module {
  public:
   virtual Tensor forward(const Tensor& x) = 0;
   Tensor operator()(const Tensor& x) { return forward(x); }
+
+ protected:
+  Tensor call(const Tensor& x) final { return forward(x); }
 };
 
 }  // namespace ember::nn

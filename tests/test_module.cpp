@@ -82,6 +82,39 @@ TEST_CASE("ModuleDict names parameters by key", "[nn]") {
   CHECK_THROWS_WITH(model.heads["missing"], Contains("missing") && Contains("digit, parity"));
 }
 
+TEST_CASE("ModuleList and ModuleDict hold any module, reached by type", "[nn]") {
+  // A network whose forward returns a list (not a Layer), next to a Sequential and a Linear.
+  struct TwoOutputs : nn::Module {
+    nn::Linear& a = register_module("a", nn::Linear(3, 1));
+    nn::Linear& b = register_module("b", nn::Linear(3, 2));
+    std::vector<Tensor> forward(const Tensor& x) { return {a(x), b(x)}; }
+  };
+  nn::ModuleList list(TwoOutputs(), nn::Sequential(nn::Linear(3, 4), nn::ReLU()), nn::Linear(3, 5));
+  nn::ModuleDict dict;
+  dict.insert("net", TwoOutputs());
+  dict.insert("inner", nn::ModuleList(nn::Linear(2, 2)));
+  CHECK(names_of(list.named_parameters()) ==
+        std::vector<std::string>{"0.a.weight", "0.a.bias", "0.b.weight", "0.b.bias", "1.0.weight",
+                                 "1.0.bias", "2.weight", "2.bias"});
+  CHECK(names_of(dict.named_parameters()) ==
+        std::vector<std::string>{"net.a.weight", "net.a.bias", "net.b.weight", "net.b.bias",
+                                 "inner.0.weight", "inner.0.bias"});
+  const Tensor x = zeros({2, 3});
+  CHECK(list.at<TwoOutputs>(0).forward(x)[1].shape() == Shape{2, 2});
+  CHECK(list.at<nn::Sequential>(1)(x).shape() == Shape{2, 4});
+  CHECK(list[2](x).shape() == Shape{2, 5});  // a layer is callable as a Module
+  CHECK(dict.at<nn::ModuleList>("inner").size() == 1);
+  CHECK(dict.at<TwoOutputs>("net").forward(x).size() == 2);
+  CHECK_THROWS_WITH(list.at<nn::Linear>(1), "ModuleList: element 1 is a Sequential, not a Linear");
+  CHECK_THROWS_WITH(dict.at<nn::Linear>("inner"),
+                    "ModuleDict: \"inner\" is a ModuleList, not a Linear");
+  CHECK_THROWS_WITH(list.at<nn::Linear>(3), Contains("index 3 is out of range for 3"));
+  CHECK_THROWS_WITH(list[0](x), Contains("TwoOutputs") && Contains("single-tensor forward"));
+  int called = 0;
+  for (nn::Module& module : list) called += module.is_training();
+  CHECK(called == 3);
+}
+
 TEST_CASE("registering a name twice or a dotted name is an error", "[nn][errors]") {
   nn::Module module;
   module.register_parameter("w", zeros({2}));

@@ -2,6 +2,7 @@
 #include <ember/core/random.h>
 #include <ember/error.h>
 #include <ember/models/ensemble/batch_ensemble.h>
+#include <ember/models/mlp.h>
 #include <ember/nn/dropout.h>
 
 #include <cmath>

@@ -2,6 +2,7 @@
 #include <ember/core/ops.h>
 #include <ember/error.h>
 #include <ember/models/ensemble/batched.h>
+#include <ember/models/mlp.h>
 #include <ember/nn/batched_linear.h>
 #include <ember/nn/dropout.h>
 
