@@ -2,6 +2,7 @@
 #include <ember/core/ops.h>
 #include <ember/error.h>
 #include <ember/models/multitask/balancer.h>
+#include <ember/models/multitask/dual_aggregators.h>
 
 #include <cstring>
 
@@ -59,15 +60,18 @@ void JacobianBalancer::backward(const std::vector<Tensor>& losses) {
 }
 
 const std::vector<std::string>& balancer_names() {
-  static const std::vector<std::string> names = {"equal"};
+  static const std::vector<std::string> names = {"equal", "nash_mtl", "upgrad"};
   return names;
 }
 
-std::unique_ptr<Balancer> make_balancer(const std::string& name,
-                                        [[maybe_unused]] std::vector<Tensor> shared,
+std::unique_ptr<Balancer> make_balancer(const std::string& name, std::vector<Tensor> shared,
                                         int64_t tasks) {
   if (tasks < 1) throw Error("make_balancer: " + std::to_string(tasks) + " tasks");
   if (name == "equal") return std::make_unique<EqualWeighting>();
+  if (name == "nash_mtl")
+    return std::make_unique<JacobianBalancer>(std::make_unique<NashMTL>(), std::move(shared));
+  if (name == "upgrad")
+    return std::make_unique<JacobianBalancer>(std::make_unique<UPGrad>(), std::move(shared));
   std::string known;
   for (const std::string& n : balancer_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown balancing method '" + name + "' (known: " + known + ")");
