@@ -17,6 +17,7 @@
 #include <ember/models/ensemble/ensemble.h>
 #include <ember/models/mlp.h>
 #include <ember/models/multitask/balancer.h>
+#include <ember/models/multitask/dual_aggregators.h>
 #include <ember/models/multitask/mmoe.h>
 #include <ember/models/multitask/ple.h>
 #include <ember/models/multitask/weighting.h>

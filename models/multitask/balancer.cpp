@@ -1,7 +1,9 @@
 #include <ember/core/autograd.h>
 #include <ember/core/ops.h>
 #include <ember/error.h>
+#include <ember/models/multitask/aggregators.h>
 #include <ember/models/multitask/balancer.h>
+#include <ember/models/multitask/dual_aggregators.h>
 #include <ember/models/multitask/weighting.h>
 
 #include <algorithm>
@@ -61,7 +63,9 @@ void JacobianBalancer::backward(const std::vector<Tensor>& losses) {
 }
 
 const std::vector<std::string>& balancer_names() {
-  static const std::vector<std::string> names = {"equal", "uncertainty", "gradnorm", "dwa", "famo"};
+  static const std::vector<std::string> names = {"equal",    "uncertainty", "gradnorm", "dwa",
+                                                 "famo",     "pcgrad",      "mgda",     "cagrad",
+                                                 "nash_mtl", "upgrad"};
   return names;
 }
 
@@ -80,6 +84,14 @@ std::unique_ptr<Balancer> make_balancer(const std::string& name, std::vector<Ten
   }
   if (name == "dwa") return std::make_unique<DynamicWeightAverage>(T);
   if (name == "famo") return std::make_unique<FAMO>(T);
+  const auto jacobian = [&](std::unique_ptr<Aggregator> aggregator) -> std::unique_ptr<Balancer> {
+    return std::make_unique<JacobianBalancer>(std::move(aggregator), std::move(shared));
+  };
+  if (name == "pcgrad") return jacobian(std::make_unique<PCGrad>());
+  if (name == "mgda") return jacobian(std::make_unique<MGDA>());
+  if (name == "cagrad") return jacobian(std::make_unique<CAGrad>());
+  if (name == "nash_mtl") return jacobian(std::make_unique<NashMTL>());
+  if (name == "upgrad") return jacobian(std::make_unique<UPGrad>());
   std::string known;
   for (const std::string& n : balancer_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown balancing method '" + name + "' (known: " + known + ")");
