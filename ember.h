@@ -9,6 +9,7 @@
 #include <ember/core/shape.h>
 #include <ember/core/tensor.h>
 #include <ember/error.h>
+#include <ember/models/multitask/aggregators.h>
 #include <ember/models/multitask_net.h>
 #include <ember/models/seed.h>
 #include <ember/models/task.h>

@@ -1,6 +1,7 @@
 #include <ember/core/autograd.h>
 #include <ember/core/ops.h>
 #include <ember/error.h>
+#include <ember/models/multitask/aggregators.h>
 #include <ember/models/multitask/balancer.h>
 
 #include <cstring>
@@ -59,15 +60,23 @@ void JacobianBalancer::backward(const std::vector<Tensor>& losses) {
 }
 
 const std::vector<std::string>& balancer_names() {
-  static const std::vector<std::string> names = {"equal"};
+  static const std::vector<std::string> names = {"equal", "pcgrad", "mgda", "cagrad"};
   return names;
 }
 
-std::unique_ptr<Balancer> make_balancer(const std::string& name,
-                                        [[maybe_unused]] std::vector<Tensor> shared,
+std::unique_ptr<Balancer> make_balancer(const std::string& name, std::vector<Tensor> shared,
                                         int64_t tasks) {
   if (tasks < 1) throw Error("make_balancer: " + std::to_string(tasks) + " tasks");
   if (name == "equal") return std::make_unique<EqualWeighting>();
+  if (name == "pcgrad") {
+    return std::make_unique<JacobianBalancer>(std::make_unique<PCGrad>(), std::move(shared));
+  }
+  if (name == "mgda") {
+    return std::make_unique<JacobianBalancer>(std::make_unique<MGDA>(), std::move(shared));
+  }
+  if (name == "cagrad") {
+    return std::make_unique<JacobianBalancer>(std::make_unique<CAGrad>(), std::move(shared));
+  }
   std::string known;
   for (const std::string& n : balancer_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown balancing method '" + name + "' (known: " + known + ")");
