@@ -32,14 +32,15 @@ class PCGrad : public Aggregator {
 
 /// MGDA (Sener & Koltun 2018, "Multi-Task Learning as Multi-Objective Optimization"): d is
 /// the point of minimum norm in the convex hull of the rows, d = Σ w_i g_i with w in the
-/// simplex minimising |d|². Two tasks: closed form; more: Frank–Wolfe on the Gramian.
+/// simplex minimising |d|². Two tasks: closed form; more: pairwise Frank–Wolfe on the
+/// Gramian.
 /// Throws Error for a Jacobian that is not a non-empty [T, P] matrix.
 class MGDA : public Aggregator {
  public:
   /// Frank–Wolfe (T > 2) stops after `max_iterations`, or once its duality gap
   /// wᵀGw - min_t (Gw)_t, which bounds |d|² - |d*|², is at most `tolerance` · max_t G_tt.
   /// Throws Error for max_iterations < 1 or tolerance < 0.
-  explicit MGDA(int64_t max_iterations = 1000, double tolerance = 1e-12);
+  explicit MGDA(int64_t max_iterations = 100000, double tolerance = 1e-12);
   std::string name() const override { return "mgda"; }
   Tensor operator()(const Tensor& jacobian) override;
 

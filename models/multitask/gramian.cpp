@@ -15,13 +15,21 @@ void check_jacobian(const std::string& method, const Tensor& jacobian) {
 std::vector<double> gramian(const Tensor& jacobian) {
   const int64_t T = jacobian.size(0), P = jacobian.size(1);
   const float* J = jacobian.data();
-  std::vector<double> G(static_cast<size_t>(T * T));
-  for (int64_t i = 0; i < T; ++i) {
-    for (int64_t j = 0; j <= i; ++j) {
-      double dot = 0;
-      for (int64_t p = 0; p < P; ++p) dot += double(J[i * P + p]) * double(J[j * P + p]);
-      G[i * T + j] = G[j * T + i] = dot;
+  // One pass over the columns, every pair's sum at once: T(T+1)/2 independent additions per
+  // column, where one dot product at a time would wait on each addition (doubles are not
+  // reassociated, so the compiler cannot split the chain itself).
+  std::vector<double> upper(static_cast<size_t>(T * (T + 1) / 2), 0.0), column(T);
+  for (int64_t p = 0; p < P; ++p) {
+    for (int64_t i = 0; i < T; ++i) column[i] = J[i * P + p];
+    size_t k = 0;
+    for (int64_t i = 0; i < T; ++i) {
+      for (int64_t j = i; j < T; ++j) upper[k++] += column[i] * column[j];
     }
+  }
+  std::vector<double> G(static_cast<size_t>(T * T));
+  size_t k = 0;
+  for (int64_t i = 0; i < T; ++i) {
+    for (int64_t j = i; j < T; ++j) G[i * T + j] = G[j * T + i] = upper[k++];
   }
   return G;
 }
@@ -29,12 +37,13 @@ std::vector<double> gramian(const Tensor& jacobian) {
 Tensor combine_rows(const Tensor& jacobian, const std::vector<double>& weights) {
   const int64_t T = jacobian.size(0), P = jacobian.size(1);
   const float* J = jacobian.data();
-  std::vector<double> sum(static_cast<size_t>(P), 0.0);
-  for (int64_t i = 0; i < T; ++i) {
-    for (int64_t p = 0; p < P; ++p) sum[p] += weights[i] * double(J[i * P + p]);
-  }
   Tensor d = empty({P});
-  for (int64_t p = 0; p < P; ++p) d.data()[p] = static_cast<float>(sum[p]);
+  float* out = d.data();
+  for (int64_t p = 0; p < P; ++p) {
+    double sum = 0;
+    for (int64_t i = 0; i < T; ++i) sum += weights[i] * double(J[i * P + p]);
+    out[p] = static_cast<float>(sum);
+  }
   return d;
 }
 

@@ -6,11 +6,15 @@
 //
 // Two tasks (the paper's Algorithm 1): min over γ of |γ g1 + (1-γ) g2|² is at
 //   γ = clamp((g2 - g1) · g2 / |g1 - g2|², 0, 1) = clamp((G22 - G12) / (G11 + G22 - 2 G12)).
-// More tasks (Algorithm 2, Frank–Wolfe): from w = 1/T, move toward the vertex e_t with the
-// smallest (Gw)_t (the row most opposed to the current d), by the exact two-point step
-// between d and g_t. The paper's authors (and LibMTL) stop when w changes by < 1e-5 or after
-// 250 iterations; we stop on the duality gap wᵀGw - min_t (Gw)_t, which bounds how far |d|²
-// is above its minimum, so the tolerance says what it guarantees.
+// More tasks: Frank–Wolfe from w = 1/T toward the vertex e_t with the smallest (Gw)_t (the
+// row most opposed to the current d), with an exact line search. The paper's Algorithm 2
+// steps from d toward g_t; that plain form zigzags near a face and was 1e-2 off the exact
+// minimum after 1000 iterations on a 5×10 case, so we take the pairwise step of
+// Lacoste-Julien & Jaggi (2015), which moves weight from the worst vertex in use to e_t and
+// converges linearly on well-posed faces (with the origin inside a degenerate hull, T > P + 1,
+// it needs more steps: hence the high default cap). The authors' code (and LibMTL) stop when w
+// changes by < 1e-5 or after 250 iterations; we stop on the duality gap wᵀGw - min_t (Gw)_t, which
+// bounds how far |d|² is above its minimum, so the tolerance says what it guarantees.
 
 #include <ember/error.h>
 #include <ember/models/multitask/aggregators.h>
@@ -61,9 +65,16 @@ Tensor MGDA::operator()(const Tensor& jacobian) {
       for (int64_t k = 0; k < T; ++k) norm_sq += w[k] * Gw[k];
       const int64_t t = std::min_element(Gw.begin(), Gw.end()) - Gw.begin();
       if (norm_sq - Gw[t] <= tolerance_ * largest) break;
-      // Step from d toward g_t: γ weights g_t, 1 - γ weights d (d·d, d·g_t, g_t·g_t).
-      const double gamma = min_norm_step(G[t * T + t], Gw[t], norm_sq);
-      for (double& weight : w) weight *= 1 - gamma;
+      // Pairwise step: move weight from the away vertex a (in the support, largest (Gw)_a)
+      // to t, by the exact minimiser of |d + γ (g_t - g_a)|² over γ ∈ [0, w_a].
+      int64_t a = t;
+      for (int64_t k = 0; k < T; ++k) {
+        if (w[k] > 0 && (a == t || Gw[k] > Gw[a])) a = k;
+      }
+      const double curvature = G[t * T + t] + G[a * T + a] - 2 * G[t * T + a];
+      if (a == t || curvature <= 0) break;
+      const double gamma = std::clamp((Gw[a] - Gw[t]) / curvature, 0.0, w[a]);
+      w[a] -= gamma;
       w[t] += gamma;
     }
   }
