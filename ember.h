@@ -16,6 +16,7 @@
 #include <ember/models/ensemble/combine.h>
 #include <ember/models/ensemble/ensemble.h>
 #include <ember/models/mlp.h>
+#include <ember/models/multitask/aggregators.h>
 #include <ember/models/multitask/balancer.h>
 #include <ember/models/multitask/dual_aggregators.h>
 #include <ember/models/multitask/mmoe.h>

@@ -29,7 +29,7 @@ double microseconds_per_step(const std::string& method, const data::TensorDatase
         {.inputs = 64,
          .hidden = {256, 256},
          .tasks = {models::regression("a"), models::regression("b"), models::regression("c")}});
-    auto balancer = models::mtl::make_balancer(method, net.trunk.parameters(), 3);
+    auto balancer = models::mtl::make_balancer(method, net.shared_parameters(), net.config().tasks);
     std::vector<Tensor> parameters = net.parameters();
     for (const Tensor& p : balancer->parameters()) parameters.push_back(p);
     optim::Adam adam(parameters, {.lr = 1e-3});

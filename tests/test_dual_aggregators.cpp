@@ -289,14 +289,16 @@ TEST_CASE("make_balancer builds upgrad and nash_mtl as Jacobian balancers") {
   auto losses = [&](float b0, float b1) {
     return std::vector<Tensor>{sum(theta * tensor({1.f, 0.f})), sum(theta * tensor({b0, b1}))};
   };
-  auto upgrad = make_balancer("upgrad", {theta}, 2);
+  auto upgrad =
+      make_balancer("upgrad", {theta}, {models::regression("a"), models::regression("b")});
   CHECK(upgrad->name() == "upgrad");
   upgrad->backward(losses(1, 1));
   CHECK(theta.grad().to_vector()[0] == Approx(1.0).epsilon(1e-6));
   CHECK(theta.grad().to_vector()[1] == Approx(0.5).epsilon(1e-6));
 
   theta.set_grad(Tensor());
-  auto nash = make_balancer("nash_mtl", {theta}, 2);
+  auto nash =
+      make_balancer("nash_mtl", {theta}, {models::regression("a"), models::regression("b")});
   CHECK(nash->name() == "nash_mtl");
   nash->backward(losses(-1, 1));
   const double x = 1 - 1 / std::sqrt(2.0), y = 1 / std::sqrt(2.0), norm = std::hypot(x, y);
