@@ -1,10 +1,14 @@
-// The `ember` command: train a multi-task network on a CSV file, then predict and evaluate
-// with the saved model. A thin layer over ember::train (train/run.h): every command is a
-// library call with parsed arguments.
+// The `ember` command: train a multi-task network or an ensemble on a CSV file, then predict
+// and evaluate with the saved model. A thin layer over ember::train (train/run.h): every command is
+// a library call with parsed arguments.
 
+#include <ember/core/ops.h>
 #include <ember/error.h>
+#include <ember/models/multitask/balancer.h>
 #include <ember/nn/csv.h>
 #include <ember/train/run.h>
+
+#include "demo.h"
 
 #include <CLI/CLI.hpp>
 
@@ -46,42 +50,51 @@ Tensor columns_of(const data::CsvTable& table, const std::vector<std::string>& n
   return table.values.index_select(1, tensor(picks, {static_cast<int64_t>(picks.size())}));
 }
 
+// One row per input: per task its prediction (the class for classification, then each
+// class's probability), and where the model has one its spread (std for regression; entropy
+// and mutual information for classification).
 void write_predictions(std::ostream& out, const train::SavedModel& model,
-                       const std::vector<Tensor>& predictions) {
-  const auto& tasks = model.net.config().tasks;
-  std::string header;
-  for (const models::Task& task : tasks) {
-    header += (header.empty() ? "" : ",") + task.name;
-    if (task.type == models::TaskType::binary) header += "," + task.name + "_p1";
-    for (int64_t c = 0; task.type == models::TaskType::multiclass && c < task.classes; ++c) {
-      header += "," + task.name + "_p" + std::to_string(c);
+                       const std::vector<train::TaskPrediction>& predictions) {
+  struct Column {
+    std::string name;
+    std::vector<float> values;
+    int64_t stride = 1, offset = 0;
+    const char* format = "%.6f";
+  };
+  std::vector<Column> columns;
+  for (size_t t = 0; t < model.spec.tasks.size(); ++t) {
+    const models::Task& task = model.spec.tasks[t];
+    const train::TaskPrediction& p = predictions[t];
+    if (task.type == models::TaskType::multiclass) {
+      columns.push_back({task.name, max(p.value, 1).indices.to_vector(), 1, 0, "%.0f"});
+      for (int64_t c = 0; c < task.classes; ++c) {
+        columns.push_back(
+            {task.name + "_p" + std::to_string(c), p.value.to_vector(), task.classes, c});
+      }
+    } else if (task.type == models::TaskType::binary) {
+      columns.push_back({task.name, (p.value > 0.5f).to_vector(), 1, 0, "%.0f"});
+      columns.push_back({task.name + "_p1", p.value.to_vector()});
+    } else {
+      columns.push_back({task.name, p.value.to_vector(), 1, 0, "%.7g"});
+    }
+    if (p.std.defined()) columns.push_back({task.name + "_std", p.std.to_vector(), 1, 0, "%.7g"});
+    if (p.entropy.defined()) {
+      columns.push_back({task.name + "_entropy", p.entropy.to_vector()});
+      columns.push_back({task.name + "_mutual_information", p.mutual_information.to_vector()});
     }
   }
-  out << header << '\n';
-  const int64_t rows = predictions.front().size(0);
-  std::vector<std::vector<float>> values;
-  for (const Tensor& p : predictions) values.push_back(p.to_vector());
+  for (size_t c = 0; c < columns.size(); ++c) out << (c ? "," : "") << columns[c].name;
+  out << '\n';
+  const int64_t rows = predictions.front().value.size(0);
   char text[32];
   for (int64_t i = 0; i < rows; ++i) {
-    std::string line;
-    for (size_t t = 0; t < tasks.size(); ++t) {
-      const models::Task& task = tasks[t];
-      const auto field = [&](float v, const char* format) {
-        std::snprintf(text, sizeof(text), format, static_cast<double>(v));
-        line += (line.empty() ? "" : ",") + std::string(text);
-      };
-      if (task.type == models::TaskType::regression) {
-        field(values[t][i], "%.7g");
-      } else if (task.type == models::TaskType::binary) {
-        field(values[t][i] > 0.5f ? 1.f : 0.f, "%.0f");
-        field(values[t][i], "%.6f");
-      } else {
-        const float* row = values[t].data() + i * task.classes;
-        field(static_cast<float>(std::max_element(row, row + task.classes) - row), "%.0f");
-        for (int64_t c = 0; c < task.classes; ++c) field(row[c], "%.6f");
-      }
+    for (size_t c = 0; c < columns.size(); ++c) {
+      const Column& column = columns[c];
+      std::snprintf(text, sizeof(text), column.format,
+                    static_cast<double>(column.values[i * column.stride + column.offset]));
+      out << (c ? "," : "") << text;
     }
-    out << line << '\n';
+    out << '\n';
   }
 }
 
@@ -104,13 +117,28 @@ int main(int argc, char** argv) {
   train_command->add_option("--features", run.features, "input columns (default: all others)")
       ->delimiter(',');
   train_command->add_option("--skip-rows", run.skip_rows, "lines to skip before the header");
-  train_command->add_option("--hidden", run.hidden, "trunk widths, e.g. 64,64")
+  train_command->add_option("--model", run.model, "mlp (hard sharing), mmoe or ple")
+      ->capture_default_str();
+  train_command->add_option("--hidden", run.hidden, "trunk (mlp) or expert widths, e.g. 64,64")
       ->delimiter(',')
+      ->capture_default_str();
+  train_command->add_option("--experts", run.experts, "mmoe: experts; ple: shared experts")
       ->capture_default_str();
   train_command->add_option("--activation", run.activation, "relu, tanh, gelu, sigmoid, leaky_relu")
       ->capture_default_str();
   train_command->add_option("--dropout", run.dropout, "dropout after each trunk layer")
       ->capture_default_str();
+  std::string weightings;
+  for (const std::string& name : models::mtl::balancer_names())
+    weightings += (weightings.empty() ? "" : ", ") + name;
+  train_command->add_option("--weighting", run.weighting, "multi-task balancing: " + weightings)
+      ->capture_default_str();
+  train_command->add_option("--ensemble", run.ensemble, "members (mc_dropout: samples)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  train_command->add_option("--method", run.method,
+                            "voting, bagging, fusion, snapshot, gradient_boosting, "
+                            "deep_ensemble or mc_dropout (default with --ensemble: voting)");
   train_command->add_option("--optimizer", run.optimizer, "sgd, adam or adamw")
       ->capture_default_str();
   train_command->add_option("--lr", run.lr, "learning rate")->capture_default_str();
@@ -145,6 +173,18 @@ int main(int argc, char** argv) {
   predict_command->add_option("--output,-o", output_path, "CSV file to write (default: stdout)");
   predict_command->add_option("--skip-rows", skip_rows, "lines to skip before the header");
 
+  apps::DemoOptions demo{.data_path = EMBER_SOURCE_DIR "/data/digits.csv.gz",
+                         .out_dir = "runs/demo",
+                         .plot_script = EMBER_SOURCE_DIR "/apps/plot_demo.py"};
+  CLI::App* demo_command = app.add_subcommand(
+      "demo", "multi-task methods and ensembles compared on the digits, with pictures");
+  demo_command->add_option("--data", demo.data_path, "digits.csv.gz")->capture_default_str();
+  demo_command->add_option("--out", demo.out_dir, "folder for the runs and pictures")
+      ->capture_default_str();
+  demo_command->add_option("--epochs", demo.epochs, "most epochs per run")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+
   CLI::App* evaluate_command = app.add_subcommand("evaluate", "metrics of a saved model");
   evaluate_command->add_option("model", model_path, "model.safetensors of a run")->required();
   evaluate_command->add_option("data", data_path, "CSV file with inputs and targets")->required();
@@ -160,6 +200,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (*demo_command) return apps::run_demo(demo);
     if (*train_command) {
       for (const std::string& target : targets) run.targets.push_back(train::parse_target(target));
       run.scale = !no_scale;
@@ -179,7 +220,7 @@ int main(int argc, char** argv) {
       train::SavedModel model = train::load_model(model_path);
       const data::CsvTable table = data::read_csv(data_path, {.skip_rows = skip_rows});
       const Tensor x = columns_of(table, model.feature_names, data_path);
-      const std::vector<Tensor> predictions = train::predict(model, x);
+      const std::vector<train::TaskPrediction> predictions = train::predict(model, x);
       if (*predict_command) {
         if (output_path.empty()) {
           write_predictions(std::cout, model, predictions);
@@ -190,7 +231,7 @@ int main(int argc, char** argv) {
         }
       } else {
         train::TaskMetrics metrics;
-        const auto& tasks = model.net.config().tasks;
+        const auto& tasks = model.spec.tasks;
         for (size_t t = 0; t < tasks.size(); ++t) {
           const Tensor target = columns_of(table, {tasks[t].name}, data_path).reshape({-1});
           metrics[tasks[t].name] = train::task_metrics(tasks[t], target, predictions[t]);

@@ -208,7 +208,7 @@ TEST_CASE("the deep-ensemble mixture has mean mean(μ) and variance mean(σ² + 
   // sample 0: μ = [1, 3], σ² = [1, 2]: μ* = 2, σ*² = (1 + 1 + 2 + 9) / 2 - 4 = 2.5
   // sample 1: μ = [0, 0], σ² = [1, 3]: μ* = 0, σ*² = 2
   const Tensor means = tensor({1, 0, 3, 0}, {2, 2}), variances = tensor({1, 1, 2, 3}, {2, 2});
-  const models::GaussianMixture mixture = models::gaussian_mixture(means, variances);
+  const models::MeanVariance mixture = models::gaussian_mixture(means, variances);
   check_values(mixture.mean, {2}, {2, 0}, 1e-6);
   check_values(mixture.variance, {2}, {2.5, 2}, 1e-6);
   CHECK_THROWS_WITH(models::gaussian_mixture(means, tensor({1, 1}, {1, 2})),
@@ -274,7 +274,7 @@ TEST_CASE("average, variance and mixture match PyTorch on random members") {
                2e-6);
   check_values(models::member_variance(outputs, true), {7},
                flat_doubles(expected["variance_unbiased"]), 2e-6);
-  const models::GaussianMixture mixture =
+  const models::MeanVariance mixture =
       models::gaussian_mixture(from_json(c["means"], {5, 7}), from_json(c["variances"], {5, 7}));
   check_values(mixture.mean, {7}, flat_doubles(expected["mixture_mean"]), 1e-6);
   check_values(mixture.variance, {7}, flat_doubles(expected["mixture_variance"]), 2e-6);

@@ -2,6 +2,7 @@
 #include <ember/core/ops.h>
 #include <ember/core/random.h>
 #include <ember/error.h>
+#include <ember/models/ensemble/combine.h>
 #include <ember/optim/adam.h>
 #include <ember/optim/cosine_annealing_warm_restarts.h>
 #include <ember/optim/sgd.h>
@@ -141,9 +142,11 @@ void fit_independent(models::Ensemble& ensemble, const std::vector<models::Task>
             : train;
     const std::unique_ptr<optim::Optimizer> optimizer =
         make_optimizer(options, ensemble.member(k).parameters());
+    const std::string run = "member_" + std::to_string(k);
     Trainer trainer(ensemble.member(k), member_forward(ensemble, k), tasks, *optimizer,
-                    options_for_run(options.trainer, "member_" + std::to_string(k)));
+                    options_for_run(options.trainer, run));
     if (epsilon.defined()) trainer.set_batch_loss(adversarial_loss(ensemble, k, tasks, epsilon));
+    if (options.prepare_run) options.prepare_run(run, trainer);
     history.runs.push_back(trainer.fit(member_train, validation));
   }
 }
@@ -163,6 +166,7 @@ void fit_fusion(models::Ensemble& ensemble, const std::vector<models::Task>& tas
       make_optimizer(options, ensemble.parameters());
   Trainer trainer(ensemble, mean_forward, tasks, *optimizer,
                   options_for_run(options.trainer, "fusion"));
+  if (options.prepare_run) options.prepare_run("fusion", trainer);
   history.runs.push_back(trainer.fit(train, validation));
 }
 
@@ -198,13 +202,14 @@ void fit_snapshot(models::Ensemble& ensemble, const std::vector<models::Task>& t
   const auto stepper =
       std::make_shared<StepScheduler>(*optimizer, schedule, history.learning_rates);
   for (int64_t cycle = 0; cycle < cycles; ++cycle) {
-    TrainerOptions cycle_options =
-        options_for_run(options.trainer, "cycle_" + std::to_string(cycle));
+    const std::string run = "cycle_" + std::to_string(cycle);
+    TrainerOptions cycle_options = options_for_run(options.trainer, run);
     cycle_options.epochs = epochs / cycles;
     cycle_options.restore_best = false;  // the snapshot is the cycle's end, by definition
     Trainer trainer(ensemble.member(network), member_forward(ensemble, network), tasks, *optimizer,
                     cycle_options);
     trainer.add_callback(stepper);
+    if (options.prepare_run) options.prepare_run(run, trainer);
     history.runs.push_back(trainer.fit(train, validation));
     if (history.runs.back().interrupted) break;
     if (cycle != network)
@@ -256,8 +261,10 @@ void fit_boosting(models::Ensemble& ensemble, const std::vector<models::Task>& t
         validation ? std::optional(residuals(*validation, validation_sums)) : std::nullopt;
     const std::unique_ptr<optim::Optimizer> optimizer =
         make_optimizer(options, ensemble.member(k).parameters());
+    const std::string run = "member_" + std::to_string(k);
     Trainer trainer(ensemble.member(k), member_forward(ensemble, k), tasks, *optimizer,
-                    options_for_run(options.trainer, "member_" + std::to_string(k)));
+                    options_for_run(options.trainer, run));
+    if (options.prepare_run) options.prepare_run(run, trainer);
     history.runs.push_back(
         trainer.fit(stage_train, stage_validation ? &*stage_validation : nullptr));
     add_member(k, train, train_sums);
@@ -360,9 +367,6 @@ std::vector<Tensor> boosted_outputs(const models::Ensemble& ensemble, const Tens
   return sums;
 }
 
-// μ* = mean_k μ_k, σ*² = mean_k (σ_k² + μ_k²) − μ*² (Lakshminarayanan et al. 2017, Section
-// 2.4), computed as mean_k σ_k² + mean_k (μ_k − μ*)²: the same value without subtracting two
-// large squares in float32 when |μ| is large.
 models::MeanVariance gaussian_mixture(const Tensor& stacked) {
   if (stacked.dim() != 3 || stacked.size(2) != 2) {
     throw Error("gaussian_mixture: expected stacked member outputs [K, B, 2], got " +
@@ -370,11 +374,8 @@ models::MeanVariance gaussian_mixture(const Tensor& stacked) {
   }
   const int64_t members = stacked.size(0), batch = stacked.size(1);
   const auto [means, variances] = models::gaussian_mean_variance(stacked.reshape({-1, 2}));
-  const Tensor member_means = means.reshape({members, batch});
-  const Tensor mixture_mean = mean(member_means, {0});
-  const Tensor spread = member_means - mixture_mean;
-  return {mixture_mean,
-          mean(variances.reshape({members, batch}), {0}) + mean(spread * spread, {0})};
+  return models::gaussian_mixture(means.reshape({members, batch}),
+                                  variances.reshape({members, batch}));
 }
 
 // MC dropout (Gal & Ghahramani 2016, "Dropout as a Bayesian approximation", Section 3): each

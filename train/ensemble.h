@@ -68,6 +68,9 @@ struct EnsembleOptions {
   /// training set (the paper's 0.01).
   bool adversarial = false;
   double adversarial_epsilon = 0.01;
+  /// Called with each run's Trainer before it trains, and the run's name ("member_<k>",
+  /// "fusion" or "cycle_<m>", as its checkpoint folder), e.g. to add callbacks or resume.
+  std::function<void(const std::string& run, Trainer& trainer)> prepare_run{};
 };
 
 /// What fit_ensemble did.
@@ -120,9 +123,9 @@ Tensor bootstrap_indices(int64_t n, uint64_t seed);
 std::vector<Tensor> boosted_outputs(const models::Ensemble& ensemble, const Tensor& x,
                                     double shrinkage);
 
-/// The deep-ensemble mixture of K Gaussians from stacked member outputs [K, B, 2] (see
-/// models::gaussian_mean_variance): μ* = mean_k μ_k and σ*² = mean_k (σ_k² + μ_k²) − μ*²,
-/// each [B]. Throws Error unless `stacked` is [K, B, 2].
+/// The deep-ensemble mixture (models::gaussian_mixture) of stacked gaussian-task member
+/// outputs [K, B, 2] (see models::gaussian_mean_variance): mean and variance, each [B].
+/// Throws Error unless `stacked` is [K, B, 2].
 models::MeanVariance gaussian_mixture(const Tensor& stacked);
 
 /// MC dropout (Gal & Ghahramani 2016): `samples` forward passes of one model with dropout

@@ -4,9 +4,16 @@
 #include <ember/core/random.h>
 #include <ember/core/threads.h>
 #include <ember/error.h>
+#include <ember/models/ensemble/combine.h>
+#include <ember/models/multitask/balancer.h>
+#include <ember/models/multitask/mmoe.h>
+#include <ember/models/multitask/ple.h>
+#include <ember/models/multitask/weighting.h>
+#include <ember/models/multitask_net.h>
 #include <ember/nn/dataset.h>
 #include <ember/optim/adam.h>
 #include <ember/optim/sgd.h>
+#include <ember/train/ensemble.h>
 #include <ember/train/metrics.h>
 #include <ember/train/progress.h>
 #include <ember/train/run.h>
@@ -29,10 +36,10 @@ using models::TaskType;
 
 namespace {
 
-const char* kModelFormat = "ember multitask model 1";
+const char* kModelFormat = "ember model 2";
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const RunOptions& options,
-                                                 const std::vector<Tensor>& params) {
+                                                 std::vector<Tensor> params) {
   if (options.optimizer == "sgd") {
     return std::make_unique<optim::SGD>(
         params, optim::SGDOptions{.lr = options.lr, .weight_decay = options.weight_decay});
@@ -58,6 +65,7 @@ Task task_from_json(const json& value) {
   if (type == "regression") return models::regression(name);
   if (type == "binary") return models::binary(name);
   if (type == "multiclass") return models::multiclass(name, value.at("classes").get<int64_t>());
+  if (type == "gaussian") return models::gaussian(name);
   throw Error("unknown task type \"" + type + "\"");
 }
 
@@ -90,22 +98,70 @@ std::pair<std::vector<Tensor>, std::vector<Tensor>> split(const std::vector<Tens
 
 }  // namespace
 
+models::Ensemble build_members(const ModelSpec& spec) {
+  const auto network = [&](models::Ensemble& ensemble) {
+    if (spec.architecture == "mlp") {
+      ensemble.add(models::MultiTaskNet({.inputs = spec.inputs,
+                                         .hidden = spec.hidden,
+                                         .activation = spec.activation,
+                                         .dropout = spec.dropout,
+                                         .tasks = spec.tasks}));
+    } else if (spec.architecture == "mmoe") {
+      ensemble.add(models::MMoE({.inputs = spec.inputs,
+                                 .experts = spec.experts,
+                                 .expert_hidden = spec.hidden,
+                                 .activation = spec.activation,
+                                 .dropout = spec.dropout,
+                                 .tasks = spec.tasks}));
+    } else if (spec.architecture == "ple") {
+      ensemble.add(models::PLE({.inputs = spec.inputs,
+                                .shared_experts = spec.experts,
+                                .expert_hidden = spec.hidden,
+                                .activation = spec.activation,
+                                .dropout = spec.dropout,
+                                .tasks = spec.tasks}));
+    } else {
+      throw Error("unknown model \"" + spec.architecture + "\" (mlp, mmoe or ple)");
+    }
+  };
+  if (spec.members < 1)
+    throw Error("an ensemble needs at least 1 member, got " + std::to_string(spec.members));
+  models::Ensemble ensemble;
+  for (int64_t k = 0; k < spec.members; ++k) network(ensemble);
+  return ensemble;
+}
+
+std::vector<Tensor> shared_parameters(const nn::Module& network) {
+  if (const auto* mlp = dynamic_cast<const models::MultiTaskNet*>(&network))
+    return mlp->shared_parameters();
+  if (const auto* mmoe = dynamic_cast<const models::MMoE*>(&network))
+    return mmoe->shared_parameters();
+  if (const auto* ple = dynamic_cast<const models::PLE*>(&network)) return ple->shared_parameters();
+  throw Error("shared_parameters: a " + network.type_name() + " is not a run's network");
+}
+
 std::map<std::string, double> task_metrics(const Task& task, const Tensor& target,
-                                           const Tensor& prediction) {
-  if (task.type == TaskType::regression) {
-    return {{"rmse", rmse(target, prediction)},
-            {"mae", mae(target, prediction)},
-            {"r2", r2_score(target, prediction)}};
+                                           const TaskPrediction& prediction) {
+  const Tensor& value = prediction.value;
+  if (task.type == TaskType::regression || task.type == TaskType::gaussian) {
+    std::map<std::string, double> metrics{{"rmse", rmse(target, value)},
+                                          {"mae", mae(target, value)},
+                                          {"r2", r2_score(target, value)}};
+    if (prediction.std.defined()) {
+      const Tensor variance = prediction.std * prediction.std;
+      metrics["gaussian_nll"] = gaussian_nll(target, value, variance);
+      metrics["coverage_95"] = interval_coverage_95(target, value, variance);
+    }
+    return metrics;
   }
-  const Tensor predicted =
-      task.type == TaskType::binary ? prediction > 0.5f : max(prediction, 1).indices;
+  const Tensor predicted = task.type == TaskType::binary ? value > 0.5f : max(value, 1).indices;
   std::map<std::string, double> metrics{{"accuracy", accuracy(target, predicted)},
-                                        {"log_loss", log_loss(target, prediction)},
-                                        {"brier", brier_score(target, prediction)},
-                                        {"ece", expected_calibration_error(target, prediction)}};
+                                        {"log_loss", log_loss(target, value)},
+                                        {"brier", brier_score(target, value)},
+                                        {"ece", expected_calibration_error(target, value)}};
   if (task.type == TaskType::binary) {
     metrics["f1"] = precision_recall_f1(target, predicted, 2).f1[1];  // of the positive class
-    metrics["roc_auc"] = roc_auc(target, prediction);
+    metrics["roc_auc"] = roc_auc(target, value);
   } else {
     metrics["f1_macro"] = f1_score(target, predicted, task.classes, Average::Macro);
     metrics["f1_micro"] = f1_score(target, predicted, task.classes, Average::Micro);
@@ -115,45 +171,142 @@ std::map<std::string, double> task_metrics(const Task& task, const Tensor& targe
 
 std::string to_json(const TaskMetrics& metrics) { return json(metrics).dump(2); }
 
-std::vector<Tensor> predict(SavedModel& model, const Tensor& x) {
-  NoGradGuard no_grad;
-  model.net.eval();
-  const Tensor inputs = model.input_scaler.is_fitted() ? model.input_scaler.transform(x) : x;
-  const std::vector<Tensor> outputs = model.net.forward(inputs);
-  std::vector<Tensor> predictions;
-  for (size_t t = 0; t < outputs.size(); ++t) {
-    const Task& task = model.net.config().tasks[t];
-    const data::StandardScaler& scaler = model.target_scalers[t];
-    if (task.type == TaskType::multiclass) {
-      predictions.push_back(softmax(outputs[t], 1));
-    } else if (task.type == TaskType::binary) {
-      predictions.push_back(sigmoid(outputs[t]).reshape({-1}));
-    } else {
-      predictions.push_back(
-          (scaler.is_fitted() ? scaler.inverse_transform(outputs[t]) : outputs[t]).reshape({-1}));
+namespace {
+
+// Each member's raw outputs for the model's (scaled) inputs, stacked per task: [K, N, ...].
+// MC dropout stacks its samples instead.
+std::vector<Tensor> stacked_outputs(SavedModel& model, const Tensor& inputs) {
+  if (model.spec.method == "mc_dropout") {
+    return mc_dropout_samples(model.members.member(0), models::Forward([&](const Tensor& x) {
+                                return model.members.member_outputs(0, x);
+                              }),
+                              inputs, model.spec.samples);
+  }
+  return model.members.stacked_outputs(inputs);
+}
+
+// One task's prediction from stacked raw outputs [K, N, ...] in the model's units, then in
+// the target's.
+TaskPrediction combined(const Task& task, const data::StandardScaler& scaler, const Tensor& stacked,
+                        bool spread) {
+  TaskPrediction prediction;
+  const auto unscale = [&](const Tensor& value) {
+    return (scaler.is_fitted() ? scaler.inverse_transform(value.reshape({-1, 1})) : value)
+        .reshape({-1});
+  };
+  const auto unscale_std = [&](const Tensor& std) {
+    return (scaler.is_fitted() ? std * scaler.scale().reshape({1}) : std).reshape({-1});
+  };
+  if (task.type == TaskType::gaussian) {
+    const models::MeanVariance mixture = gaussian_mixture(stacked);
+    prediction.value = unscale(mixture.mean);
+    prediction.std = unscale_std(sqrt(mixture.variance));
+  } else if (task.type == TaskType::regression) {
+    prediction.value = unscale(models::average(stacked));
+    if (spread) prediction.std = unscale_std(sqrt(models::member_variance(stacked)));
+  } else {
+    prediction.value = models::soft_vote(stacked);
+    if (task.type == TaskType::binary) prediction.value = prediction.value.reshape({-1});
+    if (spread) {
+      prediction.entropy = models::predictive_entropy(stacked);
+      prediction.mutual_information = models::mutual_information(stacked);
     }
   }
+  return prediction;
+}
+
+}  // namespace
+
+std::vector<TaskPrediction> predict(SavedModel& model, const Tensor& x) {
+  NoGradGuard no_grad;
+  model.members.eval();
+  const Tensor inputs = model.input_scaler.is_fitted() ? model.input_scaler.transform(x) : x;
+  const std::vector<Task>& tasks = model.spec.tasks;
+  std::vector<Tensor> stacked;
+  if (model.spec.method == "gradient_boosting") {
+    for (const Tensor& sum : boosted_outputs(model.members, inputs, model.spec.shrinkage))
+      stacked.push_back(unsqueeze(sum, 0));
+  } else if (model.spec.method == "fusion") {
+    // Fused members were trained as one model whose output is their mean (logits too).
+    for (const Tensor& members : stacked_outputs(model, inputs))
+      stacked.push_back(unsqueeze(models::average(members), 0));
+  } else {
+    stacked = stacked_outputs(model, inputs);
+  }
+  const bool spread = stacked.front().size(0) > 1;
+  std::vector<TaskPrediction> predictions;
+  for (size_t t = 0; t < tasks.size(); ++t)
+    predictions.push_back(combined(tasks[t], model.target_scalers[t], stacked[t], spread));
   return predictions;
 }
 
-void save_model(const std::string& path, const SavedModel& model) {
-  const models::MultiTaskNetConfig& config = model.net.config();
+std::vector<std::vector<TaskPrediction>> predict_members(SavedModel& model, const Tensor& x) {
+  if (model.spec.method == "gradient_boosting" || model.spec.method == "mc_dropout") return {};
+  NoGradGuard no_grad;
+  model.members.eval();
+  const Tensor inputs = model.input_scaler.is_fitted() ? model.input_scaler.transform(x) : x;
+  std::vector<std::vector<TaskPrediction>> members;
+  for (int64_t k = 0; k < model.members.size(); ++k) {
+    const std::vector<Tensor> outputs = model.members.member_outputs(k, inputs);
+    std::vector<TaskPrediction> predictions;
+    for (size_t t = 0; t < outputs.size(); ++t) {
+      predictions.push_back(
+          combined(model.spec.tasks[t], model.target_scalers[t], unsqueeze(outputs[t], 0), false));
+    }
+    members.push_back(std::move(predictions));
+  }
+  return members;
+}
+
+namespace {
+
+json spec_json(const ModelSpec& spec) {
   json tasks = json::array();
-  for (const Task& task : config.tasks) tasks.push_back(task_json(task));
-  const json description = {{"format", kModelFormat},         {"inputs", config.inputs},
-                            {"hidden", config.hidden},        {"activation", config.activation},
-                            {"dropout", config.dropout},      {"tasks", tasks},
-                            {"features", model.feature_names}};
-  nn::NamedTensors tensors = model.net.state_dict();
+  for (const Task& task : spec.tasks) tasks.push_back(task_json(task));
+  return {{"architecture", spec.architecture},
+          {"inputs", spec.inputs},
+          {"hidden", spec.hidden},
+          {"experts", spec.experts},
+          {"activation", spec.activation},
+          {"dropout", spec.dropout},
+          {"tasks", tasks},
+          {"members", spec.members},
+          {"method", spec.method},
+          {"samples", spec.samples},
+          {"shrinkage", spec.shrinkage}};
+}
+
+ModelSpec spec_from_json(const json& description) {
+  ModelSpec spec;
+  spec.architecture = description.at("architecture").get<std::string>();
+  spec.inputs = description.at("inputs").get<int64_t>();
+  spec.hidden = description.at("hidden").get<std::vector<int64_t>>();
+  spec.experts = description.at("experts").get<int64_t>();
+  spec.activation = description.at("activation").get<std::string>();
+  spec.dropout = description.at("dropout").get<float>();
+  for (const json& task : description.at("tasks")) spec.tasks.push_back(task_from_json(task));
+  spec.members = description.at("members").get<int64_t>();
+  spec.method = description.at("method").get<std::string>();
+  spec.samples = description.at("samples").get<int64_t>();
+  spec.shrinkage = description.at("shrinkage").get<double>();
+  return spec;
+}
+
+}  // namespace
+
+void save_model(const std::string& path, const SavedModel& model) {
+  json description = spec_json(model.spec);
+  description["format"] = kModelFormat;
+  description["features"] = model.feature_names;
+  nn::NamedTensors tensors = model.members.state_dict();
   const auto add_scaler = [&](const std::string& name, const data::StandardScaler& scaler) {
     if (!scaler.is_fitted()) return;
     tensors.emplace_back("scaler." + name + ".mean", scaler.mean());
     tensors.emplace_back("scaler." + name + ".scale", scaler.scale());
   };
   add_scaler("input", model.input_scaler);
-  for (size_t t = 0; t < config.tasks.size(); ++t) {
-    add_scaler("task." + config.tasks[t].name, model.target_scalers[t]);
-  }
+  for (size_t t = 0; t < model.spec.tasks.size(); ++t)
+    add_scaler("task." + model.spec.tasks[t].name, model.target_scalers[t]);
   save_safetensors(path, tensors, {{"ember_model", description.dump()}});
 }
 
@@ -163,22 +316,21 @@ SavedModel load_model(const std::string& path) {
   if (found == file.metadata.end()) {
     throw Error(path + ": not an ember model (no \"ember_model\" metadata)");
   }
-  models::MultiTaskNetConfig config;
+  ModelSpec spec;
   std::vector<std::string> features;
   try {
     const json description = json::parse(found->second);
-    if (description.at("format") != kModelFormat) throw Error("unknown format");
-    config.inputs = description.at("inputs").get<int64_t>();
-    config.hidden = description.at("hidden").get<std::vector<int64_t>>();
-    config.activation = description.at("activation").get<std::string>();
-    config.dropout = description.at("dropout").get<float>();
-    for (const json& task : description.at("tasks")) config.tasks.push_back(task_from_json(task));
+    if (description.at("format") != kModelFormat) {
+      throw Error("format \"" + description.at("format").get<std::string>() + "\", not \"" +
+                  kModelFormat + "\"");
+    }
+    spec = spec_from_json(description);
     features = description.at("features").get<std::vector<std::string>>();
   } catch (const std::exception& error) {
     throw Error(path + ": the \"ember_model\" metadata is not a model description (" +
                 error.what() + ")");
   }
-  SavedModel model{models::MultiTaskNet(config), features, data::StandardScaler(), {}};
+  SavedModel model{spec, build_members(spec), features, data::StandardScaler(), {}};
   nn::NamedTensors weights;
   const auto scaler_of = [&](const std::string& name) {
     const std::string mean = "scaler." + name + ".mean", scale = "scaler." + name + ".scale";
@@ -188,9 +340,9 @@ SavedModel load_model(const std::string& path) {
   for (const auto& [name, tensor] : file.tensors) {
     if (name.rfind("scaler.", 0) != 0) weights.emplace_back(name, tensor);
   }
-  model.net.load_state_dict(weights);
+  model.members.load_state_dict(weights);
   model.input_scaler = scaler_of("input");
-  for (const Task& task : config.tasks)
+  for (const Task& task : spec.tasks)
     model.target_scalers.push_back(scaler_of("task." + task.name));
   return model;
 }
@@ -226,12 +378,33 @@ RunReport train_run(const RunOptions& options) {
   auto [train_part, validation_part] =
       split(rest, options.validation_fraction, stratify_labels(table.tasks, rest_targets));
 
-  SavedModel model{models::MultiTaskNet({.inputs = table.x.size(1),
-                                         .hidden = options.hidden,
-                                         .activation = options.activation,
-                                         .dropout = options.dropout,
-                                         .tasks = table.tasks}),
-                   table.feature_names, data::StandardScaler(),
+  ModelSpec spec{.architecture = options.model,
+                 .inputs = table.x.size(1),
+                 .hidden = options.hidden,
+                 .experts = options.experts,
+                 .activation = options.activation,
+                 .dropout = options.dropout,
+                 .tasks = table.tasks,
+                 .members = options.ensemble,
+                 .method = options.method};
+  if (spec.members > 1 && spec.method.empty()) spec.method = "voting";
+  if (spec.method == "deep_ensemble") {
+    for (Task& task : spec.tasks)
+      if (task.type == TaskType::regression) task = models::gaussian(task.name);
+  }
+  if (spec.method == "mc_dropout") {
+    if (options.dropout <= 0.f) throw Error("--method mc_dropout needs --dropout above 0");
+    spec.samples = spec.members;
+    spec.members = 1;
+  } else if (!spec.method.empty()) {
+    ensemble_method(spec.method);  // an unknown name throws, listing the known ones
+  }
+  const bool ensemble = !spec.method.empty() && spec.method != "mc_dropout";
+  if (ensemble && options.weighting != "equal") {
+    throw Error("--weighting " + options.weighting +
+                " balances the tasks of one network; ensemble members train with equal weighting");
+  }
+  SavedModel model{spec, build_members(spec), table.feature_names, data::StandardScaler(),
                    std::vector<data::StandardScaler>(table.tasks.size())};
   // Scalers see the training rows only, so nothing of the validation or test rows leaks.
   if (options.scale) {
@@ -257,39 +430,97 @@ RunReport train_run(const RunOptions& options) {
                             validation_set = scaled(validation_part);
 
   fs::create_directories(options.out_dir);
-  const std::unique_ptr<optim::Optimizer> optimizer =
-      make_optimizer(options, model.net.parameters());
-  Trainer trainer(model.net, table.tasks, *optimizer,
-                  {.epochs = options.epochs,
-                   .batch_size = options.batch_size,
-                   .patience = options.patience,
-                   .checkpoint_dir = (fs::path(options.out_dir) / "checkpoint").string()});
-  const fs::path checkpoint = fs::path(options.out_dir) / "checkpoint";
-  if (options.resume && (fs::exists(checkpoint) || fs::exists(checkpoint.string() + ".old"))) {
-    trainer.resume();
-    trainer.add_callback(std::make_shared<RunLogger>(options.out_dir, trainer.epochs_done()));
-  } else {
-    trainer.add_callback(std::make_shared<RunLogger>(options.out_dir));
-  }
-  if (options.progress) {
-    const int64_t batches = (train_set.size() + options.batch_size - 1) / options.batch_size;
-    trainer.add_callback(std::make_shared<ProgressBar>(options.epochs, batches));
-  }
+  const TrainerOptions trainer_options{
+      .epochs = options.epochs,
+      .batch_size = options.batch_size,
+      .patience = options.patience,
+      .checkpoint_dir = (fs::path(options.out_dir) / "checkpoint").string()};
+  const int64_t batches = (train_set.size() + options.batch_size - 1) / options.batch_size;
+  // Logs (and resumes) one Trainer's run into `dir`.
+  const auto prepare = [&](Trainer& trainer, const fs::path& dir) {
+    const fs::path checkpoint = trainer.options().checkpoint_dir;
+    if (options.resume && (fs::exists(checkpoint) || fs::exists(checkpoint.string() + ".old"))) {
+      trainer.resume();
+      trainer.add_callback(std::make_shared<RunLogger>(dir.string(), trainer.epochs_done()));
+    } else {
+      trainer.add_callback(std::make_shared<RunLogger>(dir.string()));
+    }
+    if (options.progress)
+      trainer.add_callback(std::make_shared<ProgressBar>(options.epochs, batches));
+  };
 
   RunReport report;
   report.train_rows = train_set.size();
   report.validation_rows = validation_set.size();
   report.test_rows = test[0].size(0);
-  report.history = trainer.fit(train_set, &validation_set);
+  std::vector<History> runs;
+  std::unique_ptr<models::mtl::Balancer> balancer;
+  if (ensemble) {
+    EnsembleOptions ensemble_options{
+        .method = ensemble_method(spec.method),
+        .trainer = trainer_options,
+        .optimizer = [&](std::vector<Tensor> params) { return make_optimizer(options, params); },
+        .prepare_run =
+            [&](const std::string& run, Trainer& trainer) {
+              prepare(trainer, fs::path(options.out_dir) / run);
+            }};
+    const EnsembleHistory history =
+        fit_ensemble(model.members, spec.tasks, ensemble_options, train_set, &validation_set);
+    runs = history.runs;
+  } else {
+    nn::Module& network = model.members.member(0);
+    balancer =
+        models::mtl::make_balancer(options.weighting, shared_parameters(network), spec.tasks);
+    std::vector<Tensor> parameters = network.parameters();
+    for (const Tensor& p : balancer->parameters()) parameters.push_back(p);
+    const std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(options, parameters);
+    Trainer trainer(
+        network, [&](const Tensor& x) { return model.members.member_outputs(0, x); }, spec.tasks,
+        *optimizer, trainer_options);
+    trainer.set_balancer(balancer.get());
+    prepare(trainer, options.out_dir);
+    runs.push_back(trainer.fit(train_set, &validation_set));
+    report.epochs = trainer.epochs_done();
+  }
+  report.history = runs.back();
+  double seconds = 0;
+  int64_t epochs = 0;
+  for (const History& run : runs) {
+    for (const EpochResult& epoch : run.epochs) seconds += epoch.seconds;
+    epochs += static_cast<int64_t>(run.epochs.size());
+  }
+  if (ensemble) report.epochs = epochs;
+  report.seconds_per_epoch = epochs > 0 ? seconds / static_cast<double>(epochs) : 0;
 
-  const std::vector<Tensor> predictions = predict(model, test[0]);
+  const std::vector<TaskPrediction> predictions = predict(model, test[0]);
   for (size_t t = 0; t < table.tasks.size(); ++t) {
-    const Task& task = table.tasks[t];
+    const Task& task = spec.tasks[t];
     report.test_metrics[task.name] = task_metrics(task, test[t + 1], predictions[t]);
   }
+  report.test_targets.assign(test.begin() + 1, test.end());
+  report.test_predictions = predictions;
+  for (const std::vector<TaskPrediction>& member : predict_members(model, test[0])) {
+    TaskMetrics metrics;
+    for (size_t t = 0; t < table.tasks.size(); ++t)
+      metrics[spec.tasks[t].name] = task_metrics(spec.tasks[t], test[t + 1], member[t]);
+    report.member_metrics.push_back(std::move(metrics));
+  }
   json metrics = {{"tasks", report.test_metrics}};
+  if (model.members.size() > 1) metrics["members"] = report.member_metrics;
+  if (balancer && !balancer->last_weights().empty()) {
+    json weights;
+    for (size_t t = 0; t < spec.tasks.size(); ++t)
+      weights[spec.tasks[t].name] = balancer->last_weights()[t];
+    metrics["task_weights"] = weights;
+  }
+  if (const auto* uncertainty =
+          dynamic_cast<const models::mtl::UncertaintyWeighting*>(balancer.get())) {
+    json sigma;
+    const std::vector<double> values = uncertainty->sigma();
+    for (size_t t = 0; t < spec.tasks.size(); ++t) sigma[spec.tasks[t].name] = values[t];
+    metrics["sigma"] = sigma;
+  }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  report.epochs = trainer.epochs_done();
   metrics["epochs"] = report.epochs;
   metrics["best_epoch"] = report.history.best_epoch + 1;
   metrics["stopped_early"] = report.history.stopped_early;
@@ -298,6 +529,7 @@ RunReport train_run(const RunOptions& options) {
                      {"validation", report.validation_rows},
                      {"test", report.test_rows}};
   metrics["seconds"] = report.seconds;
+  metrics["seconds_per_epoch"] = report.seconds_per_epoch;
   report.metrics_json = metrics.dump(2);
 
   json targets = json::array();
@@ -305,9 +537,14 @@ RunReport train_run(const RunOptions& options) {
   const json config = {{"data", options.data_path},
                        {"targets", targets},
                        {"features", table.feature_names},
+                       {"model", options.model},
                        {"hidden", options.hidden},
+                       {"experts", options.experts},
                        {"activation", options.activation},
                        {"dropout", options.dropout},
+                       {"weighting", options.weighting},
+                       {"ensemble", options.ensemble},
+                       {"method", spec.method},
                        {"optimizer", options.optimizer},
                        {"lr", options.lr},
                        {"weight_decay", options.weight_decay},

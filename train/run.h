@@ -1,8 +1,9 @@
 #pragma once
 // A whole supervised run on a CSV file, as the `ember` command does it: read, split, scale,
-// build a multi-task network, train with early stopping, evaluate on the held-out split in
-// the targets' own units, and write a run folder. Also loading the saved model back to
-// predict and evaluate.
+// build a multi-task network (hard sharing, MMoE or PLE) or an ensemble of them, train with
+// a balancing method or an ensemble method and early stopping, evaluate on the held-out split
+// in the targets' own units, and write a run folder. Also loading the saved model back to
+// predict (with the members' spread) and evaluate.
 
 #include <cstdint>
 #include <map>
@@ -10,7 +11,7 @@
 #include <vector>
 
 #include <ember/core/tensor.h>
-#include <ember/models/multitask_net.h>
+#include <ember/models/ensemble/ensemble.h>
 #include <ember/nn/scaler.h>
 #include <ember/train/tabular.h>
 #include <ember/train/trainer.h>
@@ -27,9 +28,18 @@ struct RunOptions {
   float validation_fraction = 0.1f;     // of the rest, for early stopping
   bool scale = true;                    // standardise inputs and regression targets
   // model
-  std::vector<int64_t> hidden = {64, 64};
+  std::string model = "mlp";               // mlp (hard parameter sharing), mmoe or ple
+  std::vector<int64_t> hidden = {64, 64};  // mlp: the trunk; mmoe, ple: each expert
+  int64_t experts = 4;                     // mmoe: experts; ple: shared experts per layer
   std::string activation = "relu";
   float dropout = 0.f;
+  /// The multi-task balancing method (models::mtl::balancer_names()) of a single network.
+  std::string weighting = "equal";
+  /// Ensemble members (or MC dropout's samples), and the method: voting, bagging, fusion,
+  /// snapshot, gradient_boosting, deep_ensemble or mc_dropout; empty with 1 member: one
+  /// network, and voting with more.
+  int64_t ensemble = 1;
+  std::string method{};
   // optimisation
   std::string optimizer = "adam";  // sgd, adam or adamw
   double lr = 1e-3;
@@ -49,10 +59,27 @@ struct RunOptions {
 /// Metric name -> value, per task name.
 using TaskMetrics = std::map<std::string, std::map<std::string, double>>;
 
+/// One task's prediction for N rows, in the target's units.
+struct TaskPrediction {
+  /// regression [N]; binary: the probability of class 1 [N]; C classes: probabilities [N, C].
+  Tensor value;
+  /// regression by several members, a deep ensemble or MC dropout: the predictive standard
+  /// deviation [N]; else undefined.
+  Tensor std{};
+  /// classification by several members or MC dropout: the predictive entropy and the mutual
+  /// information between prediction and member (nats) [N]; else undefined.
+  Tensor entropy{}, mutual_information{};
+};
+
 struct RunReport {
-  History history;           // of this call (after a resume, the epochs it added)
-  int64_t epochs = 0;        // epochs trained in all, resumed ones included
-  TaskMetrics test_metrics;  // on the held-out split, in the targets' units
+  /// This call's epochs (after a resume, those it added); for ensembles, the last run's.
+  History history;
+  int64_t epochs = 0;            // epochs trained in all: resumed ones and every run's included
+  double seconds_per_epoch = 0;  // mean wall time of the epochs trained in this call
+  TaskMetrics test_metrics;      // on the held-out split, in the targets' units
+  std::vector<TaskMetrics> member_metrics{};       // ensembles: each member's own
+  std::vector<Tensor> test_targets{};              // per task [N], in the targets' units
+  std::vector<TaskPrediction> test_predictions{};  // per task, as predict() gives
   int64_t train_rows = 0, validation_rows = 0, test_rows = 0;
   double seconds = 0;
   std::string metrics_json{};  // what metrics.json holds
@@ -60,37 +87,65 @@ struct RunReport {
 
 /// Runs everything above and writes `out_dir`: model.safetensors (weights, scalers and the
 /// configuration, see save_model), config.json, metrics.json, metrics.csv, tensorboard/ and
-/// checkpoint/. manual_seed(seed) first, so the split, the initialisation, the shuffling and
+/// checkpoint/ (for ensembles, metrics.csv and tensorboard/ per run in member_<k>/, fusion/
+/// or cycle_<m>/). manual_seed(seed) first, so the split, the initialisation, the shuffling and
 /// dropout all follow from `seed`. The split is stratified on the first classification
 /// target, if any. With `resume`, a run stopped early (Ctrl-C, a crash) continues from its
 /// last checkpoint and ends as the uninterrupted run would have; metrics.csv keeps its rows.
 /// Throws Error naming what is wrong (file, line, column, option).
 RunReport train_run(const RunOptions& options);
 
-/// A trained network with what it needs to read raw inputs and report in raw units.
+/// The model a run trains, as its file records it.
+struct ModelSpec {
+  std::string architecture = "mlp";  // mlp, mmoe or ple (see RunOptions)
+  int64_t inputs = 0;
+  std::vector<int64_t> hidden = {64, 64};
+  int64_t experts = 4;
+  std::string activation = "relu";
+  float dropout = 0.f;
+  /// The tasks as trained (a deep ensemble's regression tasks are models::gaussian).
+  std::vector<models::Task> tasks{};
+  int64_t members = 1;
+  std::string method{};    // empty for one network
+  int64_t samples = 0;     // mc_dropout: forward passes per prediction
+  double shrinkage = 1.0;  // gradient_boosting
+};
+
+/// `spec.members` networks of `spec`, drawn from the global generator in order. Throws
+/// Error for an unknown architecture or a configuration the network rejects.
+models::Ensemble build_members(const ModelSpec& spec);
+/// The parameters every task of `network` (a member of build_members) depends on.
+std::vector<Tensor> shared_parameters(const nn::Module& network);
+
+/// A trained model with what it needs to read raw inputs and report in raw units.
 struct SavedModel {
-  models::MultiTaskNet net;
+  ModelSpec spec;
+  models::Ensemble members;
   std::vector<std::string> feature_names;
   data::StandardScaler input_scaler;                 // unfitted when inputs were not scaled
   std::vector<data::StandardScaler> target_scalers;  // per task; unfitted when not scaled
 };
 
-/// Writes the network's weights, the scalers ("scaler.input.mean", "scaler.<task>.scale",
-/// ...) and the configuration (metadata "ember_model", JSON) to one safetensors file.
+/// Writes the members' weights, the scalers ("scaler.input.mean", "scaler.<task>.scale",
+/// ...) and the spec (metadata "ember_model", JSON) to one safetensors file.
 void save_model(const std::string& path, const SavedModel& model);
 /// Reads a file written by save_model. Throws Error naming the path when it is not one.
 SavedModel load_model(const std::string& path);
 
-/// Per task, predictions for raw inputs x [N, F] in the targets' units: regression values
-/// [N]; for a binary task the probability of class 1 [N]; for C classes probabilities
-/// [N, C].
-std::vector<Tensor> predict(SavedModel& model, const Tensor& x);
+/// Per task, the prediction for raw inputs x [N, F], combined over the members as the
+/// method does: mean (regression), soft voting (classification), the Gaussian mixture (deep
+/// ensembles), the shrunken sum (gradient boosting), the mean logits (fusion).
+std::vector<TaskPrediction> predict(SavedModel& model, const Tensor& x);
+/// Each member's own prediction (members with a value of their own; not for gradient
+/// boosting, whose members predict residuals): [member][task].
+std::vector<std::vector<TaskPrediction>> predict_members(SavedModel& model, const Tensor& x);
 
-/// The metrics of one task's predictions (as `predict` gives them) against targets [N]:
-/// regression: rmse, mae, r2; binary: accuracy, f1, roc_auc, log_loss, brier, ece;
-/// classes: accuracy, f1_macro, f1_micro, log_loss, brier, ece.
+/// The metrics of one task's prediction against targets [N]: regression: rmse, mae, r2,
+/// and with a standard deviation gaussian_nll and coverage_95; binary: accuracy, f1,
+/// roc_auc, log_loss, brier, ece; classes: accuracy, f1_macro, f1_micro, log_loss, brier,
+/// ece.
 std::map<std::string, double> task_metrics(const models::Task& task, const Tensor& target,
-                                           const Tensor& prediction);
+                                           const TaskPrediction& prediction);
 
 /// The metrics as JSON text: {"<task>": {"<metric>": value, ...}, ...}.
 std::string to_json(const TaskMetrics& metrics);

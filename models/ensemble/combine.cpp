@@ -286,7 +286,7 @@ Tensor pairwise_disagreement(const Tensor& logits) {
 // Deep Ensembles", §2.4: the uniform mixture of N(μ_m, σ_m²) has mean μ* = mean_m μ_m and
 // variance σ*² = mean_m (σ_m² + μ_m²) - μ*². Computed as the equal
 // mean_m σ_m² + mean_m (μ_m - μ*)², which cannot cancel to a negative value in float.
-GaussianMixture gaussian_mixture(const Tensor& means, const Tensor& variances) {
+MeanVariance gaussian_mixture(const Tensor& means, const Tensor& variances) {
   members_of(means, "gaussian_mixture");
   if (!variances.defined() || variances.shape() != means.shape()) {
     throw Error("gaussian_mixture: means " + to_string(means.shape()) + " and variances " +

@@ -106,11 +106,7 @@ Tensor pairwise_disagreement(const Tensor& logits);
 
 /// A deep ensemble's Gaussian mixture collapsed to one Gaussian:
 /// μ* = mean_m μ_m and σ*² = mean_m (σ_m² + μ_m²) - μ*².
-struct GaussianMixture {
-  Tensor mean;      // [B, ...]
-  Tensor variance;  // [B, ...]
-};
 /// means and variances [K, B, ...] (same shape, variances >= 0) -> each [B, ...].
-GaussianMixture gaussian_mixture(const Tensor& means, const Tensor& variances);
+MeanVariance gaussian_mixture(const Tensor& means, const Tensor& variances);
 
 }  // namespace ember::models
