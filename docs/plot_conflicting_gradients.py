@@ -27,7 +27,7 @@ def main():
     vectors = {name: np.array([x, y]) for name, x, y in rows}
     g1, g2 = vectors["g1"], vectors["g2"]
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
     # The wedge {d : d.g1 >= 0, d.g2 >= 0}: between the normals of g1 and g2 that face them.
     n1 = np.array([-g1[1], g1[0]]) / np.linalg.norm(g1)  # turned +90°: d.g1 = 0 on it
     n2 = np.array([g2[1], -g2[0]]) / np.linalg.norm(g2)  # turned -90°: d.g2 = 0 on it
@@ -44,7 +44,8 @@ def main():
         style = "--" if name in ("g1", "g2", "mean") else "-"
         ax.annotate("", xy=v, xytext=(0, 0),
                     arrowprops=dict(arrowstyle="-|>", color=color, linestyle=style, lw=1.6))
-        ax.plot([], [], style, color=color, label=name)
+        if name not in ("g1", "g2"):
+            ax.plot([], [], style, color=color, label=name)
     for name in ("g1", "g2"):
         ax.text(*(vectors[name] * 1.08), name, ha="center", va="center")
 
@@ -54,7 +55,7 @@ def main():
     ax.axhline(0, color="0.8", lw=0.5)
     ax.axvline(0, color="0.8", lw=0.5)
     ax.set_title("Two conflicting gradients and each method's update")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     fig.tight_layout()
     fig.savefig(target, dpi=80)
 
