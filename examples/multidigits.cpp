@@ -44,7 +44,7 @@ struct Settings {
   int64_t test_pairs = 1000;
   std::vector<int64_t> hidden = {128, 64};
   int64_t batch = 64;
-  int64_t epochs = 30;
+  int64_t epochs = 50;
   int64_t patience = 5;  // early stopping on the validation loss, best weights restored
   double lr = 1e-3;
   int seeds = 5;
