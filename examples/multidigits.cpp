@@ -227,7 +227,13 @@ int main(int argc, char** argv) {
   std::printf(
       "MultiDigits: two 8x8 digits side by side (8x16 = 128 features), tasks left and "
       "right (10 classes each)\n");
-  const Splits data = load(data_path, s);
+  Splits data;
+  try {
+    data = load(data_path, s);
+  } catch (const Error& e) {  // a missing or malformed file: say so rather than abort
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
   std::printf("pairs: %lld training, %lld validation, %lld test (drawn within each split)\n",
               static_cast<long long>(s.train_pairs), static_cast<long long>(s.validation_pairs),
               static_cast<long long>(s.test_pairs));
