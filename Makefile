@@ -27,9 +27,7 @@ SANITIZERS ?= address,undefined
 # The demo: the CMake target to build, then the command that runs it.
 DEMO_TARGET ?= seed_models train_multitask ember_cli
 DEMO_CMD ?= $(BUILD_DIR)/examples/seed_models && $(BUILD_DIR)/examples/train_multitask && \
-	echo && echo "== ember train: one network, three tasks on the scikit-learn digits" && \
-	$(BUILD_DIR)/apps/ember train data/digits.csv.gz --target digit:classes --target odd:binary \
-	  --target high:binary --seed 0 --out $(BUILD_DIR)/demo-run
+	echo && $(BUILD_DIR)/apps/ember demo --out $(BUILD_DIR)/demo
 # The benchmarks: the CMake targets to build (empty: everything), then the command that
 # runs them (default: every executable directly in $(BUILD_DIR)/bench, in name order).
 BENCH_TARGETS ?=
@@ -42,6 +40,8 @@ MAKEFLAGS += --no-print-directory
 TEST_PACKAGES := cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev pkg-config zlib1g-dev \
   libcli11-dev
 FORMAT_PACKAGES := clang-format git
+# The demo's pictures (apps/plot_demo.py).
+DEMO_PACKAGES := python3-matplotlib
 
 # C++ sources formatted by `make format`: git's files (tracked, plus new ones not ignored),
 # or every such file outside build folders when this is not a git checkout.
@@ -103,6 +103,7 @@ test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j $(CTEST_JOBS)
 
 demo: configure
+	$(call ensure_packages,$(DEMO_PACKAGES))
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGET)
 	$(DEMO_CMD)
 

@@ -54,6 +54,29 @@ head -n 1 predictions.csv | grep -q '^digit,digit_p0,' || fail "unexpected predi
 grep -q '^digit:  accuracy' evaluation.txt || fail "evaluate printed no digit accuracy"
 [[ $failures == 0 ]] && echo "ok: train, predict and evaluate on the digits"
 
+# Multi-task balancing, the other architectures and ensembles: each trains, saves, and
+# predicts with the columns its kind of model has.
+"$ember" train "$digits" --target digit:classes --target high:binary --hidden 16 --epochs 3 \
+  --model mmoe --experts 3 --weighting pcgrad --out mmoe --quiet || fail "train --model mmoe exited $?"
+grep -q '"task_weights"' mmoe/metrics.json || fail "metrics.json lacks the task weights"
+"$ember" train "$digits" --target digit:classes --hidden 16 --epochs 3 --model ple \
+  --weighting uncertainty --out ple --quiet || fail "train --model ple exited $?"
+grep -q '"sigma"' ple/metrics.json || fail "metrics.json lacks uncertainty weighting's sigma"
+"$ember" train "$digits" --target digit:classes --hidden 16 --epochs 3 --ensemble 3 \
+  --method bagging --out bagged --quiet || fail "train --ensemble 3 --method bagging exited $?"
+grep -q '"members"' bagged/metrics.json || fail "metrics.json lacks the members' metrics"
+[[ -s bagged/member_2/metrics.csv ]] || fail "no metrics.csv for member 2"
+"$ember" predict bagged/model.safetensors rows.csv -o bagged.csv || fail "predict (ensemble) exited $?"
+head -n 1 bagged.csv | grep -q ',digit_entropy,digit_mutual_information$' ||
+  fail "ensemble predictions lack the spread columns: $(head -n 1 bagged.csv)"
+(printf 'x,y\n'; for i in $(seq 1 60); do echo "$i,$((i * i % 17))"; done) >curve.csv
+"$ember" train curve.csv --target y --hidden 8 --epochs 3 --ensemble 3 --method deep_ensemble \
+  --out deep --quiet || fail "train --method deep_ensemble exited $?"
+"$ember" predict deep/model.safetensors curve.csv | head -n 1 | grep -q '^y,y_std$' ||
+  fail "deep ensemble predictions lack y_std"
+grep -q '"coverage_95"' deep/metrics.json || fail "deep ensemble metrics lack coverage_95"
+[[ $failures == 0 ]] && echo "ok: balancers, mmoe, ple and ensembles train, save and predict"
+
 # A run stopped after 3 of 6 epochs and resumed ends as the run that never stopped: the same
 # rows in metrics.csv (but the seconds column) and the same model file.
 common=(train "$digits" --target digit:classes --target odd:binary --hidden 16 --seed 2 --quiet
@@ -98,6 +121,20 @@ expect_error "unknown optimizer" 1 "unknown optimizer \"lbfgs\"" \
 expect_error "no target" 2 "--target is required" "$ember" train line.csv --out r
 expect_error "bad number" 2 "--epochs" "$ember" train line.csv --target y --epochs x --out r
 expect_error "zero threads" 2 "--threads" "$ember" train line.csv --target y --threads 0 --out r
+expect_error "unknown weighting" 1 "unknown balancing method 'fair' (known: equal, uncertainty," \
+  "$ember" train line.csv --target y --weighting fair --out r
+expect_error "unknown model" 1 "unknown model \"cnn\" (mlp, mmoe or ple)" \
+  "$ember" train line.csv --target y --model cnn --out r
+expect_error "unknown method" 1 "voting" "$ember" train line.csv --target y --ensemble 2 \
+  --method stacking --out r
+expect_error "weighting with an ensemble" 1 "ensemble members train with equal weighting" \
+  "$ember" train line.csv --target y --ensemble 2 --weighting pcgrad --out r
+expect_error "mc dropout without dropout" 1 "--method mc_dropout needs --dropout above 0" \
+  "$ember" train line.csv --target y --method mc_dropout --out r
+expect_error "boosting a classifier" 1 "gradient" \
+  "$ember" train line.csv --target y:classes --ensemble 2 --method gradient_boosting --out r
+expect_error "demo without data" 1 "demo: no data file nothere.csv.gz" \
+  "$ember" demo --data nothere.csv.gz --out r
 expect_error "not a model" 1 "load_safetensors" "$ember" predict line.csv line.csv
 expect_error "model without its columns" 1 "line.csv: no column 'p0' the model reads" \
   "$ember" predict run/model.safetensors line.csv
