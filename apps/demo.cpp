@@ -134,6 +134,7 @@ int run_demo(const DemoOptions& demo) {
   // The pictures: learning curves of the equally weighted network, and the reliability
   // diagram of the single model against the best ensemble.
   const std::string command = "python3 '" + demo.plot_script + "' '" + demo.out_dir + "'";
+  std::fflush(stdout);  // the tables before the script's own output
   if (!fs::exists(demo.plot_script)) {
     std::printf("pictures skipped: no %s\n", demo.plot_script.c_str());
   } else if (std::system(command.c_str()) != 0) {
