@@ -13,15 +13,29 @@ constexpr bool kAddressSanitizer = true;
 constexpr bool kAddressSanitizer = false;
 #endif
 
-constexpr size_t kGranule = 64;                       // size classes are multiples of this
-constexpr size_t kLargest = 4096;                     // bigger blocks bypass the pool
-constexpr size_t kClasses = kLargest / kGranule;      // 64 free lists
-constexpr size_t kMaxCachedBytesPerClass = 64 << 10;  // at most 64 KiB idle per list
+// Small classes are multiples of 64 bytes up to 4 KiB; large ones multiples of 4 KiB up to
+// 1 MiB. A step of a batched model frees tensors of ~100 KiB ([8, 64, 50] floats) in a burst;
+// handed back to malloc, glibc returns the top of its heap to the system (its trim threshold
+// is 128 KiB) and the next step faults every page in again: a batched ensemble step at K = 8
+// spent ~40% of its time in the kernel that way.
+constexpr size_t kGranule = 64;
+constexpr size_t kSmallLargest = 4096;
+constexpr size_t kPage = 4096;
+constexpr size_t kLargest = 1 << 20;                               // bigger blocks bypass the pool
+constexpr size_t kSmallClasses = kSmallLargest / kGranule;         // 64
+constexpr size_t kClasses = kSmallClasses + kLargest / kPage - 1;  // 64 + 255
+constexpr size_t kMaxCachedBytesPerSmallClass = 64 << 10;  // at most 64 KiB idle per small list
+constexpr size_t kMaxCachedLargeBytes = 16 << 20;          // and 16 MiB idle in all large ones
 
-// Class c holds blocks of (c + 1) * kGranule bytes. Every block of at most kLargest bytes
-// has its class's size, even one that bypassed the pool, since another thread may cache it.
-size_t size_class(size_t bytes) { return (bytes + kGranule - 1) / kGranule - 1; }
-size_t class_bytes(size_t c) { return (c + 1) * kGranule; }
+// Every block of at most kLargest bytes has its class's size, even one that bypassed the
+// pool, since another thread may cache it.
+size_t size_class(size_t bytes) {
+  if (bytes <= kSmallLargest) return (bytes + kGranule - 1) / kGranule - 1;
+  return kSmallClasses + (bytes + kPage - 1) / kPage - 2;
+}
+size_t class_bytes(size_t c) {
+  return c < kSmallClasses ? (c + 1) * kGranule : (c - kSmallClasses + 2) * kPage;
+}
 
 // A free block stores the link to the next free block in its first bytes.
 struct FreeBlock {
@@ -50,21 +64,27 @@ class Pool {
     FreeList& list = lists_[c];
     if (!list.head) return ::operator new(class_bytes(c));
     --list.count;
+    if (c >= kSmallClasses) idle_large_bytes_ -= class_bytes(c);
     return std::exchange(list.head, list.head->next);
   }
 
   void deallocate(void* block, size_t c) {
     FreeList& list = lists_[c];
-    if (list.count * class_bytes(c) >= kMaxCachedBytesPerClass) {
+    const bool large = c >= kSmallClasses;
+    const bool full = large ? idle_large_bytes_ + class_bytes(c) > kMaxCachedLargeBytes
+                            : list.count * class_bytes(c) >= kMaxCachedBytesPerSmallClass;
+    if (full) {
       ::operator delete(block);
       return;
     }
     list.head = new (block) FreeBlock{list.head};
     ++list.count;
+    if (large) idle_large_bytes_ += class_bytes(c);
   }
 
  private:
   std::array<FreeList, kClasses> lists_{};
+  size_t idle_large_bytes_ = 0;
 };
 
 bool pooled_size(size_t bytes) { return bytes > 0 && bytes <= kLargest; }

@@ -1,14 +1,15 @@
 #pragma once
-// A per-thread cache of small memory blocks for tensors, their storage and graph nodes.
+// A per-thread cache of memory blocks for tensors, their storage and graph nodes.
 //
 // A small model's training step creates and frees a few hundred objects (a tensor handle,
 // its storage and float buffer per op, a node per recorded op), most of them freed in one
 // burst when the graph dies after backward. The general-purpose allocator's per-size caches
 // overflow in such bursts and fall back to slower paths. Here, each thread keeps freed blocks
-// on a free list per size class (multiples of 64 bytes up to 4 KiB) and hands them out
-// again: an allocation is a pointer pop, a free a pointer push. Larger blocks, and blocks
-// beyond a cap of 64 KiB idle per size class, go straight to ::operator new / delete; so a
-// thread holds at most 4 MiB of idle blocks, returned when the thread ends.
+// on a free list per size class and hands them out again: an allocation is a pointer pop, a
+// free a pointer push. Size classes are multiples of 64 bytes up to 4 KiB and of 4 KiB up to
+// 1 MiB. Larger blocks, and blocks beyond a cap of 64 KiB idle per small class or 16 MiB idle
+// in all large ones, go straight to ::operator new / delete; so a thread holds at most 20 MiB
+// of idle blocks, returned when the thread ends.
 
 #include <cstddef>
 #include <new>

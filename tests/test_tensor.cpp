@@ -171,8 +171,9 @@ TEST_CASE("tensors made on one thread can be freed on another", "[tensor][alloca
   const int64_t live_before = live_storage_count();
   std::vector<Tensor> made;
   std::thread maker([&] {
-    // Sizes on both sides of the pool's limits: inline storage, pooled blocks, large blocks.
-    for (int64_t n : {1, 16, 17, 100, 1024, 1025, 5000}) {
+    // Sizes on both sides of the pool's limits: inline storage, small classes (to 4 KiB),
+    // large classes (to 1 MiB), blocks that bypass the pool.
+    for (int64_t n : {1, 16, 17, 100, 1024, 1025, 5000, 262144, 262145}) {
       for (int i = 0; i < 50; ++i) made.push_back(full({n}, float(n)));
     }
   });
@@ -181,7 +182,8 @@ TEST_CASE("tensors made on one thread can be freed on another", "[tensor][alloca
     for (const Tensor& t : made) CHECK(t.to_vector() == std::vector<float>(t.numel(), t.numel()));
     made.clear();
     // This thread's pool now holds the maker's blocks: new tensors reuse them intact.
-    for (int64_t n : {17, 100, 1024}) CHECK(sum(full({n}, 2.f)).item() == 2.f * n);
+    for (int64_t n : {17, 100, 1024, 1025, 5000, 262144})
+      CHECK(sum(full({n}, 2.f)).item() == 2.f * n);
   });
   freer.join();
   CHECK(live_storage_count() == live_before);

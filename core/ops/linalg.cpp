@@ -133,7 +133,11 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
 }
 
 // y[k] = x[k]·w[k]ᵀ + b[k] for each member k; a 2-d x is every member's input (x[k] = x).
-//   dx[k] = g[k]·w[k] (summed over k for a shared x), dw[k] = g[k]ᵀ·x[k], db[k] = Σ_rows g[k]
+//   dx[k] = g[k]·w[k], dw[k] = g[k]ᵀ·x[k], db[k] = Σ_rows g[k]
+// With a shared x the K members are one linear: w's rows, member after member, are one
+// [K·out, in] weight, so x·wᵀ is one GEMM of all members instead of K small ones, and its
+// backward one GEMM per gradient too (linear's and permute's rules). Its [B, K, out] result is
+// permuted to [K, B, out].
 Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   detail::check_defined(x, "batched_linear");
   detail::check_defined(w, "batched_linear");
@@ -152,6 +156,11 @@ Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                 to_string(w.shape()));
   }
   const int64_t batch = x.shape()[x.dim() - 2];
+  if (shared_input) {
+    const Tensor flat = linear(x, reshape(w, {members * out_features, in}),
+                               b.defined() ? reshape(b, {members * out_features}) : Tensor{});
+    return permute(reshape(flat, {batch, members, out_features}), {1, 0, 2});  // [K, B, out]
+  }
   Tensor out = empty({members, batch, out_features});
   // As in linear: each member's bias is copied into its rows, then its GEMM adds onto them.
   for (int64_t k = 0; k < members; ++k) {
@@ -160,28 +169,17 @@ Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
       for (int64_t r = 0; r < batch; ++r)
         std::copy_n(b.data() + k * out_features, out_features, y + r * out_features);
     }
-    const float* rows = x.data() + (shared_input ? 0 : k * batch * in);
-    kernels::cpu::gemm(false, true, batch, out_features, in, 1.f, rows, in,
+    kernels::cpu::gemm(false, true, batch, out_features, in, 1.f, x.data() + k * batch * in, in,
                        w.data() + k * out_features * in, in, b.defined() ? 1.f : 0.f, y,
                        out_features);
   }
   return record("BatchedAddmmBackward", out, {x, w, b}, {x, w},
-                [shared_input](const Tensor& g, const BackwardContext& ctx) {
+                [](const Tensor& g, const BackwardContext& ctx) {
                   const Tensor &x = ctx.saved[0], &w = ctx.saved[1];
-                  return Grads{detail::grad_if(ctx, 0,
-                                               [&] {
-                                                 const Tensor dx = batched_gemm(g, w, false, false);
-                                                 return shared_input ? sum(dx, {0}) : dx;
-                                               }),
-                               detail::grad_if(ctx, 1,
-                                               [&] {
-                                                 const Tensor rows =
-                                                     shared_input ? expand(unsqueeze(x, 0),
-                                                                           {w.shape()[0], -1, -1})
-                                                                  : x;
-                                                 return batched_gemm(g, rows, true, false);
-                                               }),
-                               detail::grad_if(ctx, 2, [&] { return sum(g, {1}); })};
+                  return Grads{
+                      detail::grad_if(ctx, 0, [&] { return batched_gemm(g, w, false, false); }),
+                      detail::grad_if(ctx, 1, [&] { return batched_gemm(g, x, true, false); }),
+                      detail::grad_if(ctx, 2, [&] { return sum(g, {1}); })};
                 });
 }
 

@@ -41,8 +41,14 @@ void zip_broadcast(const float* a, std::span<const int64_t> a_strides, const flo
   int64_t offset_a = 0, offset_b = 0;
   for (int64_t row = 0; row < numel / inner; ++row) {
     float* out_row = out + row * inner;
-    for (int64_t i = 0; i < inner; ++i)
-      out_row[i] = f(a[offset_a + i * step_a], b[offset_b + i * step_b]);
+    if (step_a == 1 && step_b == 1) {
+      // Both rows contiguous (a permute that keeps the last dim, say): a loop the compiler
+      // vectorises, which it cannot do with the steps unknown.
+      zip(a + offset_a, b + offset_b, out_row, inner, f);
+    } else {
+      for (int64_t i = 0; i < inner; ++i)
+        out_row[i] = f(a[offset_a + i * step_a], b[offset_b + i * step_b]);
+    }
     // Advance the multi-index over the outer dims, odometer style.
     for (size_t d = ndim - 1; d-- > 0;) {
       offset_a += a_strides[d];

@@ -134,9 +134,19 @@ template <int Rows>
     }
   }
   for (int r = 0; r < Rows; ++r) {
+    float* c_row = s.c + (i + r) * s.ldc;
+    // A full strip is written a vector at a time; with K small (a product of depth 1 to 10)
+    // element-by-element stores took as long as the k loop. Both ways compute the same floats.
+    if (s.width == kStripWidth) {
+      for (int v = 0; v < kStripVectors; ++v) {
+        const Vector sum = s.alpha * acc[r][v];
+        float* c = c_row + v * kLanes;
+        store(c, s.beta == 0.f ? sum : sum + s.beta * load(c));
+      }
+      continue;
+    }
     float sum[kStripWidth];
     for (int v = 0; v < kStripVectors; ++v) store(sum + v * kLanes, acc[r][v]);
-    float* c_row = s.c + (i + r) * s.ldc;
     if (s.beta == 0.f) {
       for (int64_t j = 0; j < s.width; ++j) c_row[j] = s.alpha * sum[j];
     } else {
