@@ -253,6 +253,9 @@ History Trainer::fit(const data::TensorDataset& train, const data::TensorDataset
       std::vector<double> means;
       for (size_t t = 0; t < tasks_.size(); ++t) means.push_back(loss_sums[t] / batches);
       balancer_->on_epoch_end(means);
+      const std::vector<double>& weights = balancer_->last_weights();
+      for (size_t t = 0; t < weights.size() && weights.size() == tasks_.size(); ++t)
+        result.metrics["train/" + tasks_[t].name + "/weight"] = weights[t];
     }
     if (validation) result.metrics.merge(evaluate(*validation, "val"));
     result.metrics["lr"] = optimizer_.lr(0);

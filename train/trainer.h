@@ -75,6 +75,8 @@ struct StepResult {
 
 /// What one epoch ended with. `metrics` holds, by name:
 ///   train/loss, train/<task>/loss      means over the epoch's batches
+///   train/<task>/weight                the balancer's weight of the task at the last step
+///                                      (with a balancer that has weights)
 ///   val/loss, val/<task>/loss          on the validation data, when given
 ///   val/<task>/accuracy                classification tasks
 ///   val/<task>/rmse                    regression and gaussian tasks (of the mean)

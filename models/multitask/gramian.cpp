@@ -10,6 +10,8 @@ void check_jacobian(const std::string& method, const Tensor& jacobian) {
     throw Error(method + ": the Jacobian must be a non-empty [T, P] matrix, got " +
                 to_string(jacobian.shape()));
   }
+  if (jacobian.device() != Device::CPU)
+    throw Error(method + ": the Jacobian " + to_string(jacobian.shape()) + " must be on the CPU");
 }
 
 std::vector<double> gramian(const Tensor& jacobian) {

@@ -10,7 +10,7 @@
 namespace ember::models::mtl {
 
 /// Throws Error naming `method` and the shape unless `jacobian` is a defined float [T, P]
-/// tensor with T >= 1 and P >= 1.
+/// CPU tensor with T >= 1 and P >= 1.
 void check_jacobian(const std::string& method, const Tensor& jacobian);
 
 /// G = J Jᵀ in double, row-major [T, T]: G_ij = g_i · g_j for the rows g_i of J [T, P].

@@ -1,5 +1,6 @@
 #include <ember/error.h>
 #include <ember/models/multitask/dual_aggregators.h>
+#include <ember/models/multitask/gramian.h>
 #include <ember/models/multitask/qp.h>
 
 #include <algorithm>
@@ -116,7 +117,7 @@ Tensor NashMTL::operator()(const Tensor& jacobian) {
       for (double& a : alpha) a *= max_norm_ / norm;
   }
   last_weights_ = alpha;
-  return qp::combine_rows(jacobian, alpha);
+  return combine_rows(jacobian, alpha);
 }
 
 }  // namespace ember::models::mtl

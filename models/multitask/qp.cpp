@@ -1,5 +1,6 @@
 #include <ember/core/ops.h>
 #include <ember/error.h>
+#include <ember/models/multitask/gramian.h>
 #include <ember/models/multitask/qp.h>
 
 #include <algorithm>
@@ -7,53 +8,15 @@
 
 namespace ember::models::mtl::qp {
 
-namespace {
-
-// Σ_p a_p b_p in double. Eight independent partial sums, so that the compiler can keep
-// several multiply-adds in flight (and vectorise them) without reassociating one long sum.
-double dot(const float* a, const float* b, int64_t n) {
-  double partial[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t p = 0;
-  for (; p + 8 <= n; p += 8)
-    for (int k = 0; k < 8; ++k)
-      partial[k] += static_cast<double>(a[p + k]) * static_cast<double>(b[p + k]);
-  double total = 0;
-  for (; p < n; ++p) total += static_cast<double>(a[p]) * static_cast<double>(b[p]);
-  for (double s : partial) total += s;
-  return total;
-}
-
-}  // namespace
-
 Matrix gramian(const Tensor& jacobian, const std::string& method) {
-  if (!jacobian.defined()) throw Error(method + ": the Jacobian is undefined");
-  if (jacobian.dim() != 2 || jacobian.size(0) < 1 || jacobian.size(1) < 1)
-    throw Error(method + ": the Jacobian must be [T, P] with T, P >= 1, got " +
-                to_string(jacobian.shape()));
-  if (jacobian.device() != Device::CPU)
-    throw Error(method + ": the Jacobian " + to_string(jacobian.shape()) + " must be on the CPU");
-  const int64_t T = jacobian.size(0), P = jacobian.size(1);
-  const float* J = jacobian.data();
-  Matrix g{T, std::vector<double>(static_cast<size_t>(T * T))};
-  for (int64_t i = 0; i < T; ++i) {
-    for (int64_t j = 0; j <= i; ++j) g(i, j) = g(j, i) = dot(J + i * P, J + j * P, P);
+  check_jacobian(method, jacobian);
+  Matrix g{jacobian.size(0), mtl::gramian(jacobian)};
+  for (int64_t i = 0; i < g.n; ++i) {
     if (!std::isfinite(g(i, i)))
       throw Error(method + ": the Jacobian " + to_string(jacobian.shape()) +
                   " has a non-finite entry in row " + std::to_string(i));
   }
   return g;
-}
-
-Tensor combine_rows(const Tensor& jacobian, const std::vector<double>& weights) {
-  const int64_t T = jacobian.size(0), P = jacobian.size(1);
-  const float* J = jacobian.data();
-  std::vector<double> sum(static_cast<size_t>(P), 0.0);
-  for (int64_t i = 0; i < T; ++i)
-    for (int64_t p = 0; p < P; ++p) sum[p] += weights[i] * static_cast<double>(J[i * P + p]);
-  Tensor d = empty({P});
-  float* out = d.data();
-  for (int64_t p = 0; p < P; ++p) out[p] = static_cast<float>(sum[p]);
-  return d;
 }
 
 bool cholesky_solve(Matrix a, std::vector<double>& b) {

@@ -20,14 +20,10 @@ struct Matrix {
   double operator()(int64_t i, int64_t j) const { return values[i * n + j]; }
 };
 
-/// G = J Jᵀ [T, T] of J [T, P], accumulated in double. Throws Error "<method>: ..." unless
-/// `jacobian` is a defined CPU tensor of shape [T, P] with T, P >= 1 and finite rows (checked
-/// on G's diagonal, Σ_p J_ip², which is not finite exactly when row i has a non-finite entry
-/// or overflows).
+/// mtl::gramian (gramian.h) as a Matrix. Throws Error "<method>: ..." as check_jacobian does,
+/// and for rows that are not finite (checked on G's diagonal, Σ_p J_ip², which is not finite
+/// exactly when row i has a non-finite entry or overflows).
 Matrix gramian(const Tensor& jacobian, const std::string& method);
-
-/// d = Jᵀ w [P] of J [T, P] and w [T] (float, like J).
-Tensor combine_rows(const Tensor& jacobian, const std::vector<double>& weights);
 
 /// Solves A x = b for a symmetric positive-definite A by Cholesky; returns false (and leaves
 /// b unspecified) when A is not numerically positive definite.

@@ -1,5 +1,6 @@
 #include <ember/error.h>
 #include <ember/models/multitask/dual_aggregators.h>
+#include <ember/models/multitask/gramian.h>
 #include <ember/models/multitask/qp.h>
 
 #include <cmath>
@@ -35,7 +36,7 @@ Tensor UPGrad::operator()(const Tensor& jacobian) {
     for (int64_t j = 0; j < T; ++j) weights[j] += w[j] / static_cast<double>(T);
   }
   last_weights_ = weights;
-  return qp::combine_rows(jacobian, weights);
+  return combine_rows(jacobian, weights);
 }
 
 }  // namespace ember::models::mtl

@@ -59,6 +59,7 @@ grep -q '^digit:  accuracy' evaluation.txt || fail "evaluate printed no digit ac
 "$ember" train "$digits" --target digit:classes --target high:binary --hidden 16 --epochs 3 \
   --model mmoe --experts 3 --weighting pcgrad --out mmoe --quiet || fail "train --model mmoe exited $?"
 grep -q '"task_weights"' mmoe/metrics.json || fail "metrics.json lacks the task weights"
+head -n 1 mmoe/metrics.csv | grep -q "train/digit/weight" || fail "metrics.csv lacks the task weights"
 "$ember" train "$digits" --target digit:classes --hidden 16 --epochs 3 --model ple \
   --weighting uncertainty --out ple --quiet || fail "train --model ple exited $?"
 grep -q '"sigma"' ple/metrics.json || fail "metrics.json lacks uncertainty weighting's sigma"
