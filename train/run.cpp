@@ -397,7 +397,13 @@ RunReport train_run(const RunOptions& options) {
     spec.samples = spec.members;
     spec.members = 1;
   } else if (!spec.method.empty()) {
-    ensemble_method(spec.method);  // an unknown name throws, listing the known ones
+    try {
+      ensemble_method(spec.method);
+    } catch (const Error&) {
+      throw Error("unknown --method \"" + spec.method +
+                  "\" (voting, bagging, fusion, snapshot, gradient_boosting, deep_ensemble or "
+                  "mc_dropout)");
+    }
   }
   const bool ensemble = !spec.method.empty() && spec.method != "mc_dropout";
   if (ensemble && options.weighting != "equal") {

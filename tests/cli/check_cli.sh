@@ -126,7 +126,8 @@ expect_error "unknown weighting" 1 "unknown balancing method 'fair' (known: equa
   "$ember" train line.csv --target y --weighting fair --out r
 expect_error "unknown model" 1 "unknown model \"cnn\" (mlp, mmoe or ple)" \
   "$ember" train line.csv --target y --model cnn --out r
-expect_error "unknown method" 1 "voting" "$ember" train line.csv --target y --ensemble 2 \
+expect_error "unknown method" 1 "unknown --method \"stacking\" (voting, bagging, fusion, snapshot, gradient_boosting, deep_ensemble or mc_dropout)" \
+  "$ember" train line.csv --target y --ensemble 2 \
   --method stacking --out r
 expect_error "weighting with an ensemble" 1 "ensemble members train with equal weighting" \
   "$ember" train line.csv --target y --ensemble 2 --weighting pcgrad --out r
