@@ -27,12 +27,17 @@ MultiTaskNet::MultiTaskNet(MultiTaskNetConfig config)
     heads.insert(task.name, nn::Linear(width, task.output_size()));
 }
 
-std::vector<Tensor> MultiTaskNet::forward(const Tensor& x) {
+std::vector<Tensor> trunk_then_heads(nn::Sequential& trunk, const nn::ModuleDict& heads,
+                                     const Tensor& x) {
   const Tensor h = trunk.size() == 0 ? x : trunk(x);
   std::vector<Tensor> outputs;
   outputs.reserve(heads.size());
   for (const auto& [name, head] : heads) outputs.push_back((*head)(h));
   return outputs;
+}
+
+std::vector<Tensor> MultiTaskNet::forward(const Tensor& x) {
+  return trunk_then_heads(trunk, heads, x);
 }
 
 std::vector<Tensor> MultiTaskNet::shared_parameters() const { return trunk.parameters(); }

@@ -42,6 +42,11 @@ class MultiTaskNet : public nn::Module {
   MultiTaskNetConfig config_;
 };
 
+/// Hard sharing's forward, for MultiTaskNet and its batched forms: `trunk` (skipped when
+/// empty), then every head of `heads` on its output, in insertion order.
+std::vector<Tensor> trunk_then_heads(nn::Sequential& trunk, const nn::ModuleDict& heads,
+                                     const Tensor& x);
+
 /// Throws Error, its message starting with `owner`, for a config MultiTaskNet rejects (above).
 void check_config(const MultiTaskNetConfig& config, const std::string& owner);
 

@@ -108,11 +108,7 @@ BatchEnsembleNet::BatchEnsembleNet(int64_t members, MultiTaskNetConfig config,
 }
 
 std::vector<Tensor> BatchEnsembleNet::forward(const Tensor& x) {
-  const Tensor h = trunk.size() == 0 ? x : trunk(x);
-  std::vector<Tensor> outputs;
-  outputs.reserve(heads.size());
-  for (const auto& [name, head] : heads) outputs.push_back((*head)(h));
-  return outputs;
+  return trunk_then_heads(trunk, heads, x);
 }
 
 std::string BatchEnsembleNet::extra_repr() const { return "members=" + std::to_string(members_); }
