@@ -102,7 +102,8 @@ ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim = false);
 
 // -- softmax family (core/ops/softmax.cpp) --------------------------------------------------
-/// exp(x - max) / sum(exp(x - max)) along `dim`.
+/// exp(x - max) / sum(exp(x - max)) along `dim`. Finite at any finite logits (±1e4
+/// included); a row holding NaN or +inf, or only -inf, is NaN, as in PyTorch.
 Tensor softmax(const Tensor& x, int64_t dim);
 /// x - max - log(sum(exp(x - max))) along `dim`.
 Tensor log_softmax(const Tensor& x, int64_t dim);

@@ -1,3 +1,4 @@
+#include <ember/core/autograd.h>
 #include <ember/core/ops.h>
 #include <ember/error.h>
 #include <ember/nn/loss.h>
@@ -350,9 +351,11 @@ Tensor gaussian_nll_loss(const Tensor& input, const Tensor& target, const Tensor
     throw Error("gaussian_nll_loss: eps must be >= 0, got " + python_float(options.eps));
   }
   // PyTorch clamps a copy of var under no_grad, so the clamp changes the value but the
-  // gradient passes through unchanged: var - var.detach() is an exact 0 that carries it.
-  const Tensor detached = variance.detach();
-  const Tensor clamped = variance - detached + clamp(detached, options.eps, kInfinity);
+  // gradient reaches var unchanged, through the copy (even at var = inf, where a formula
+  // such as var - var.detach() + clamp(...) would give inf - inf = NaN).
+  const Tensor clamped =
+      record("CloneBackward0", clamp(variance.detach(), options.eps, kInfinity), {variance}, {},
+             [](const Tensor& g, const BackwardContext&) { return Grads{g}; });
   const Tensor difference = input - target;
   Tensor losses = 0.5f * (log(clamped) + difference * difference / clamped);
   if (options.full) losses = losses + 0.5f * std::log(2.f * std::numbers::pi_v<float>);

@@ -220,6 +220,17 @@ TEST_CASE("anomaly mode throws at the first NaN/Inf gradient and names the op",
   CHECK(std::isinf(x.grad().to_vector()[0]));
 }
 
+TEST_CASE("anomaly mode names log for an injected log(0) and div for 0/0", "[autograd][errors]") {
+  DetectAnomalyGuard anomaly;
+  Tensor x = tensor({0.f, 1.f}, true);
+  // d/dx log(x) = 1/x: Inf at x = 0, produced by LogBackward0 before anything else runs.
+  CHECK_THROWS_WITH((log(x) * 2.f).sum().backward(),
+                    Contains("LogBackward0") && !Contains("MulBackward0"));
+  Tensor zero = tensor({0.f}, true);
+  // d/da (a/b) = 1/b and d/db = -a/b²: at 0/0 these are Inf and NaN.
+  CHECK_THROWS_WITH((zero / zero).sum().backward(), Contains("DivBackward0"));
+}
+
 TEST_CASE("a node does not own its output: no reference cycle", "[autograd]") {
   Tensor x = ones({3}, true);
   Tensor y = exp(x);  // ExpBackward0 saves its output's data

@@ -41,14 +41,15 @@ Tensor mul(const Tensor& a, const Tensor& b) {
                 });
 }
 
-// a / b;  d/da = 1/b, d/db = -a/b²
+// a / b;  d/da = 1/b, d/db = -a/b², computed as (a/b)/b: b² overflows float32 for
+// |b| > 1.8e19 where the quotients do not (PyTorch divides twice too)
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = broadcast_binary("div", a, b, [](float x, float y) { return x / y; });
   return record(
       "DivBackward0", out, {a, b}, {a, b}, [](const Tensor& g, const BackwardContext& ctx) {
         const Tensor &a = ctx.saved[0], &b = ctx.saved[1];
         return Grads{grad_if(ctx, 0, [&] { return sum_to(g / b, a.shape()); }),
-                     grad_if(ctx, 1, [&] { return sum_to(-g * a / (b * b), b.shape()); })};
+                     grad_if(ctx, 1, [&] { return sum_to(-g * (a / b / b), b.shape()); })};
       });
 }
 

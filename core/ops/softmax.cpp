@@ -22,7 +22,6 @@ Tensor log_softmax_forward(const char* op, const Tensor& x, int64_t dim) {
       const int64_t base = o * split.size * split.inner + i;
       float m = -std::numeric_limits<float>::infinity();
       for (int64_t k = 0; k < split.size; ++k) m = std::max(m, in[base + k * split.inner]);
-      if (std::isinf(m)) m = 0.f;  // all -inf: leave the row's -inf in place
       double total = 0;
       for (int64_t k = 0; k < split.size; ++k)
         total += std::exp(double(in[base + k * split.inner]) - m);
