@@ -4,7 +4,8 @@
 Run from anywhere (needs torch >= 1.13):  python3 tests/reference/generate.py
 
 It also runs generate_nn.py (layers, losses), generate_optim.py (optimizers, schedulers),
-generate_models.py (the seed models) and make_interop_fixture.py (safetensors dtypes), so
+generate_models.py (the seed models), generate_numerics.py (extreme inputs) and
+make_interop_fixture.py (safetensors dtypes), so
 this one command regenerates every fixture.
 
 One safetensors file per op family (binary, unary, reduce, softmax, shape, linalg). Each case
@@ -496,9 +497,11 @@ def main():
     # The other fixture families live in their own scripts; this one regenerates them all.
     import generate_models
     import generate_nn
+    import generate_numerics
     import generate_optim
     import make_interop_fixture
-    for script in (generate_nn, generate_optim, generate_models, make_interop_fixture):
+    for script in (generate_nn, generate_optim, generate_models, generate_numerics,
+                   make_interop_fixture):
         script.main()
 
 
