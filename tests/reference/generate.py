@@ -5,8 +5,7 @@ Run from anywhere (needs torch >= 1.13):  python3 tests/reference/generate.py
 
 It also runs generate_nn.py (layers, losses), generate_optim.py (optimizers, schedulers),
 generate_models.py (the seed models), generate_numerics.py (extreme inputs) and
-make_interop_fixture.py (safetensors dtypes), so
-this one command regenerates every fixture.
+make_interop_fixture.py (safetensors dtypes), so this one command regenerates every fixture.
 
 One safetensors file per op family (binary, unary, reduce, softmax, shape, linalg). Each case
 is described in the file's metadata and stores these float32 tensors under "<case>/<key>":
