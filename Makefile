@@ -5,9 +5,11 @@
 #   make demo           same setup, then build and run the demo ($(DEMO_CMD))
 #   make bench          same setup, then build and run the benchmarks ($(BENCH_CMD))
 #   make sanitize       ASan + UBSan build in build-sanitize/, then ctest
+#   make fuzz           libFuzzer build (clang, ASan + UBSan) in build-fuzz/, then each fuzzer
+#                       of tests/fuzz runs $(FUZZ_SECONDS) s and must find nothing
 #   make format         clang-format -i every C++ file in the repository
 #   make format-check   fail if any C++ file is not clang-formatted
-#   make clean          remove build/ and build-sanitize/
+#   make clean          remove build/, build-sanitize/ and build-fuzz/
 #
 # Another compiler gets its own build folder (CMake reads CXX when it first configures one):
 #   CXX=clang++ make test BUILD_DIR=build-clang
@@ -23,6 +25,10 @@ CTEST_JOBS ?= 2
 
 SANITIZE_BUILD_DIR ?= build-sanitize
 SANITIZERS ?= address,undefined
+
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := fuzz_load_safetensors fuzz_module_load
 
 # The demo: the CMake target to build, then the command that runs it.
 DEMO_TARGET ?= seed_models train_multitask ember_cli
@@ -40,6 +46,8 @@ MAKEFLAGS += --no-print-directory
 TEST_PACKAGES := cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev pkg-config zlib1g-dev \
   libcli11-dev
 FORMAT_PACKAGES := clang-format git
+# clang with its libFuzzer and sanitizer runtimes, and its OpenMP runtime for the library.
+FUZZ_PACKAGES := clang libclang-rt-14-dev libomp-dev
 # The demo's pictures (apps/plot_demo.py).
 DEMO_PACKAGES := python3-matplotlib
 
@@ -83,7 +91,8 @@ define ensure_packages
 	fi
 endef
 
-.PHONY: all deps format-deps configure build test demo bench sanitize format format-check clean
+.PHONY: all deps format-deps configure build test demo bench sanitize fuzz format format-check \
+  clean
 
 all: build
 
@@ -125,6 +134,25 @@ sanitize: deps
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(SANITIZE_BUILD_DIR) --output-on-failure --no-tests=error -j $(CTEST_JOBS)
 
+# Only the library (its core/, kernels/ and nn/) and the two fuzzers are built, at -O1 -g1 like
+# `make sanitize`. New inputs libFuzzer finds go to $(FUZZ_BUILD_DIR)/corpus/<fuzzer>, never
+# into the committed seeds of tests/fuzz/corpus. -malloc_limit_mb: no input of at most 4 KB
+# (the default -max_len for these seeds) may make a single allocation above 64 MB; -timeout:
+# none may take 10 s.
+fuzz: deps
+	$(call ensure_packages,$(FUZZ_PACKAGES))
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DEMBER_FUZZ=ON -DEMBER_NATIVE=OFF \
+	  -DEMBER_WERROR=OFF -DEMBER_CUDA=OFF $(CMAKE_ARGS)
+	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target $(FUZZ_TARGETS)
+	@for fuzzer in $(FUZZ_TARGETS); do \
+	  echo "== $$fuzzer: $(FUZZ_SECONDS) s"; \
+	  mkdir -p $(FUZZ_BUILD_DIR)/corpus/$$fuzzer && \
+	  $(FUZZ_BUILD_DIR)/tests/fuzz/$$fuzzer $(FUZZ_BUILD_DIR)/corpus/$$fuzzer tests/fuzz/corpus \
+	    -dict=tests/fuzz/safetensors.dict -max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=64 \
+	    -timeout=10 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD_DIR)/$$fuzzer- || exit 1; \
+	done
+
 format: format-deps
 	@$(LIST_CXX_FILES) | xargs -0 -r clang-format -i
 	@echo "formatted with $$(clang-format --version)"
@@ -134,4 +162,4 @@ format-check: format-deps
 	@echo "format-check: all C++ files are clang-formatted"
 
 clean:
-	rm -rf $(BUILD_DIR) $(SANITIZE_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SANITIZE_BUILD_DIR) $(FUZZ_BUILD_DIR)

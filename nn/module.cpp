@@ -5,6 +5,7 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ostream>
 #include <set>
@@ -135,9 +136,20 @@ void Module::load_state_dict(const NamedTensors& dict, bool strict) {
   for (const auto& [name, value] : dict) {
     if (!known.count(name)) unexpected.push_back(name);
   }
+  // The first 10 names, each cut to 200 bytes (between UTF-8 characters): names can come from
+  // a file, and a file with many or huge names must not make a message of any size.
   auto list = [](const std::vector<std::string>& names) {
+    constexpr size_t kShown = 10, kMaxBytes = 200;
     std::string s;
-    for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+    for (size_t i = 0; i < names.size() && i < kShown; ++i) {
+      size_t cut = std::min(names[i].size(), kMaxBytes);
+      while (cut > 0 && cut < names[i].size() &&
+             (static_cast<unsigned char>(names[i][cut]) & 0xc0) == 0x80) {
+        --cut;
+      }
+      s += (s.empty() ? "" : ", ") + names[i].substr(0, cut) + (cut < names[i].size() ? "..." : "");
+    }
+    if (names.size() > kShown) s += ", ... (" + std::to_string(names.size()) + " in all)";
     return s;
   };
   std::string problems;
@@ -159,7 +171,13 @@ void Module::save(const std::string& path) const {
 }
 
 void Module::load(const std::string& path, bool strict) {
-  load_state_dict(load_safetensors(path).tensors, strict);
+  // load_safetensors's errors name the file; load_state_dict's do not, so they get the path here.
+  const SafetensorsFile file = load_safetensors(path);
+  try {
+    load_state_dict(file.tensors, strict);
+  } catch (const Error& error) {
+    throw Error("Module::load: '" + path + "': " + error.what());
+  }
 }
 
 void Module::train(bool on) {

@@ -65,13 +65,14 @@ class Module {
   /// Parameters and buffers by dotted name (values share storage with the module).
   NamedTensors state_dict() const;
   /// Copies values from `dict` into this module's parameters and buffers. With `strict`,
-  /// every missing key, unexpected key and shape mismatch is reported in one Error, and
-  /// nothing is changed when it throws. Without `strict`, unmatched keys are skipped (a
-  /// shape mismatch is still an error).
+  /// every missing key, unexpected key and shape mismatch is reported in one Error (the first
+  /// 10 of each kind by name, with the count), and nothing is changed when it throws. Without
+  /// `strict`, unmatched keys are skipped (a shape mismatch is still an error).
   void load_state_dict(const NamedTensors& dict, bool strict = true);
   /// Saves the state dict as safetensors, with metadata {"ember_version", "module"}.
   void save(const std::string& path) const;
-  /// Loads a file written by `save` (or by PyTorch tools with the same names).
+  /// Loads a file written by `save` (or by PyTorch tools with the same names). Throws Error
+  /// naming `path` for an unreadable or malformed file and for whatever load_state_dict refuses.
   void load(const std::string& path, bool strict = true);
 
   /// Training mode (the default) or evaluation mode, recursively; layers like Dropout and

@@ -1,10 +1,12 @@
 // safetensors I/O: round trips, the bytes on disk, dtype conversion, files written by PyTorch,
-// one test per malformed-file rule, and atomic saves.
+// malformed files rule by rule, and atomic saves. test_safetensors_corpus.cpp has one file per
+// rule side by side, and the hostile files (deep nesting, huge names, out of memory).
 
 #include <ember/core/io/safetensors.h>
 
 #include <catch2/catch.hpp>
 
+#include "safetensors_bytes.h"
 #include "temp_dir.h"
 
 #include <algorithm>
@@ -39,20 +41,9 @@ Tensor make_tensor(const std::vector<float>& values, const ember::Shape& shape) 
   return ember::tensor(values, shape);
 }
 
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-}
-
-// `value` as `count` little-endian bytes.
-std::string little_endian(uint64_t value, int count) {
-  std::string bytes;
-  for (int i = 0; i < count; ++i) bytes += char((value >> (8 * i)) & 0xff);
-  return bytes;
 }
 
 // 16-bit patterns (F16, BF16) as little-endian bytes.
@@ -72,58 +63,11 @@ std::string f64_bytes(const std::vector<double>& values) {
   return bytes;
 }
 
-std::string f32_bytes(const std::vector<float>& values) {
-  std::string bytes;
-  for (float value : values) {
-    uint32_t pattern;
-    std::memcpy(&pattern, &value, sizeof value);
-    bytes += little_endian(pattern, 4);
-  }
-  return bytes;
-}
-
-// A whole file: the 8-byte header size, the header, then the data.
-std::string file_bytes(const std::string& header, const std::string& data = "") {
-  return little_endian(header.size(), 8) + header + data;
-}
-
 ember::SafetensorsFile load_bytes(const std::string& bytes) {
   TempDir dir;
   const std::string path = dir.file("crafted.safetensors");
   write_file(path, bytes);
   return ember::load_safetensors(path);
-}
-
-// A malformed file must throw ember::Error that starts with the op, names the file and
-// contains `word`.
-void require_rejected(const std::string& bytes, const std::string& word) {
-  CAPTURE(word);
-  TempDir dir;
-  const std::string path = dir.file("malformed.safetensors");
-  write_file(path, bytes);
-  REQUIRE_THROWS_AS(ember::load_safetensors(path), ember::Error);
-  REQUIRE_THROWS_WITH(ember::load_safetensors(path),
-                      StartsWith("load_safetensors: '" + path + "': ") && Contains(word));
-}
-
-// A well-formed header entry.
-std::string entry(const std::string& name, const std::string& dtype, const std::string& shape,
-                  uint64_t begin, uint64_t end) {
-  return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape +
-         ",\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(end) + "]}";
-}
-
-// A header object holding `entries`.
-std::string header_of(const std::vector<std::string>& entries) {
-  // Appended piece by piece: `"{" + entry(...)` trips a false -Wrestrict in GCC 12 at -O3.
-  std::string header = "{";
-  for (size_t i = 0; i < entries.size(); ++i) header.append(i == 0 ? "" : ",").append(entries[i]);
-  return header.append("}");
-}
-
-// One F32 tensor "w" of shape [2] with the given entry body, and its 8 data bytes.
-std::string file_with_w(const std::string& body) {
-  return file_bytes("{\"w\":" + body + "}", f32_bytes({1.f, 2.f}));
 }
 
 }  // namespace
@@ -350,7 +294,8 @@ TEST_CASE("load orders tensors by data offset, not by header order", "[safetenso
 TEST_CASE("load accepts null metadata and ignores unknown keys in an entry, as the reference does",
           "[safetensors]") {
   const auto loaded = load_bytes(file_bytes(
-      R"({"__metadata__":null,"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1}})",
+      R"({"__metadata__":null,"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":1,)"
+      R"("more":{"a":[null,true,-1.5,"x",{"b":[]}]}}})",
       f32_bytes({3.f})));
   REQUIRE(loaded.metadata.empty());
   REQUIRE(loaded.at("w").item() == 3.f);
@@ -398,18 +343,11 @@ TEST_CASE("load rejects a file shorter than 8 bytes", "[safetensors]") {
   require_rejected(std::string("\x02\x00\x00\x00{}", 6), "too short");
 }
 
-TEST_CASE("load rejects a header size of 100,000,000 bytes or more", "[safetensors]") {
-  require_rejected(little_endian(100'000'000, 8) + "{}", "too large");
-}
-
 TEST_CASE("load rejects a header size near 2^64 instead of overflowing N + 8", "[safetensors]") {
-  // The size cap is checked first, so N + 8 is never computed for a size that could wrap.
-  require_rejected(little_endian(std::numeric_limits<uint64_t>::max(), 8) + "{}", "too large");
-  require_rejected(little_endian(std::numeric_limits<uint64_t>::max() - 7, 8) + "{}", "too large");
-}
-
-TEST_CASE("load rejects a header size that runs past the end of the file", "[safetensors]") {
-  require_rejected(little_endian(100, 8) + "{}", "past the end");
+  const uint64_t max = std::numeric_limits<uint64_t>::max();
+  require_rejected(little_endian(max, 8) + "{}", "overflows 64 bits when the 8 bytes");
+  require_rejected(little_endian(max - 7, 8) + "{}", "overflows 64 bits when the 8 bytes");
+  require_rejected(little_endian(max - 8, 8) + "{}", "too large");  // 8 + N fits: the cap
 }
 
 TEST_CASE("load rejects a header that is not valid UTF-8", "[safetensors]") {
@@ -432,7 +370,7 @@ TEST_CASE("load rejects a header that is not valid JSON", "[safetensors]") {
 
 TEST_CASE("load rejects a header that is not a JSON object", "[safetensors]") {
   require_rejected(file_bytes("[1, 2]  "), "must be a JSON object, got a JSON array");
-  require_rejected(file_bytes("\"text\""), "must be a JSON object, got a JSON string");
+  require_rejected(file_bytes("\"text\""), "must be a JSON object, got the JSON string \"text\"");
 }
 
 TEST_CASE("load rejects an entry without dtype, shape or data_offsets", "[safetensors]") {
@@ -472,16 +410,9 @@ TEST_CASE("load rejects metadata that is not a map of strings to strings", "[saf
   require_rejected(file_bytes(R"({"__metadata__":["a"],)" + w + "}", data),
                    "\"__metadata__\" must be an object");
   require_rejected(file_bytes(R"({"__metadata__":{"epoch":3},)" + w + "}", data),
-                   "'epoch' maps to 3");
+                   "'epoch' maps to the JSON number 3");
   require_rejected(file_bytes(R"({"__metadata__":{"a":{"b":"c"}},)" + w + "}", data),
                    "must map strings to strings");
-}
-
-TEST_CASE("load rejects a tensor entry named __metadata__", "[safetensors]") {
-  // "__metadata__" is always the metadata map, so a tensor description there is malformed.
-  require_rejected(
-      file_bytes(header_of({entry("__metadata__", "F32", "[1]", 0, 4)}), f32_bytes({1.f})),
-      "\"__metadata__\" must map strings to strings");
 }
 
 TEST_CASE("load rejects duplicate keys in the header", "[safetensors]") {
@@ -493,11 +424,6 @@ TEST_CASE("load rejects duplicate keys in the header", "[safetensors]") {
                    "key 'a' twice");
 }
 
-TEST_CASE("load rejects data_offsets whose end is before their begin", "[safetensors]") {
-  require_rejected(file_bytes(header_of({entry("w", "F32", "[1]", 4, 0)}), f32_bytes({1.f})),
-                   "ends before it begins");
-}
-
 TEST_CASE("load rejects a gap before or between tensors", "[safetensors]") {
   require_rejected(file_bytes(header_of({entry("w", "F32", "[1]", 4, 8)}), f32_bytes({1.f, 2.f})),
                    "gap in the data: tensor 'w' with data_offsets [4, 8] should start at byte 0");
@@ -507,13 +433,6 @@ TEST_CASE("load rejects a gap before or between tensors", "[safetensors]") {
       "gap in the data: tensor 'b'");
 }
 
-TEST_CASE("load rejects overlapping tensors", "[safetensors]") {
-  require_rejected(
-      file_bytes(header_of({entry("a", "F32", "[2]", 0, 8), entry("b", "F32", "[2]", 4, 12)}),
-                 f32_bytes({1.f, 2.f, 3.f})),
-      "tensor 'b' with data_offsets [4, 12] overlaps");
-}
-
 TEST_CASE("load rejects a tensor whose byte size does not match dtype and shape", "[safetensors]") {
   require_rejected(file_bytes(header_of({entry("w", "F32", "[3]", 0, 8)}), f32_bytes({1.f, 2.f})),
                    "spans 8 bytes, but dtype F32 and shape [3] need 12 bytes");
@@ -521,18 +440,13 @@ TEST_CASE("load rejects a tensor whose byte size does not match dtype and shape"
                    "need 4 bytes");
 }
 
-TEST_CASE("load rejects a shape whose byte size overflows 64 bits", "[safetensors]") {
-  // 2^32 * 2^32 * 4 bytes wraps to 0, which would otherwise match data_offsets [0, 0].
-  require_rejected(file_bytes(header_of({entry("w", "F32", "[4294967296,4294967296]", 0, 0)})),
-                   "overflows 64 bits");
-}
-
 TEST_CASE("load rejects a file longer or shorter than header plus data", "[safetensors]") {
   const std::string header = header_of({entry("w", "F32", "[2]", 0, 8)});
   require_rejected(file_bytes(header, f32_bytes({1.f, 2.f}) + "x"),
-                   "file length does not match the header: 9 bytes");
-  require_rejected(file_bytes(header, f32_bytes({1.f, 2.f}).substr(0, 7)),
-                   "file length does not match the header: 7 bytes");
+                   "1 trailing byte after the last tensor's data, which ends at byte 8");
+  require_rejected(
+      file_bytes(header, f32_bytes({1.f, 2.f}).substr(0, 7)),
+      "data_offsets end at byte 8 of the data, past the end of the file, which holds 7 bytes");
 }
 
 TEST_CASE("save rejects empty, duplicate and __metadata__ names and undefined tensors",

@@ -14,10 +14,13 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <new>
 #include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
@@ -30,8 +33,8 @@
 namespace ember {
 namespace {
 
-// ordered_json keeps the header's key order. Zero-size tensors share an offset, so sorting by
-// offset alone cannot order them; with a stable sort they keep the order they were written in.
+// ordered_json writes the header's keys in the order the tensors are given. The reader sees
+// keys in file order anyway: it takes the header as a stream of events (HeaderReader).
 using Json = nlohmann::ordered_json;
 
 // The format is little-endian. Every platform ember targets (x86-64, AArch64) is too, so
@@ -79,10 +82,34 @@ std::string system_message(int error_number) {
   return std::generic_category().message(error_number);
 }
 
-// A JSON value for an error message, cut short so a huge header cannot flood the message.
-std::string excerpt(const Json& value) {
-  std::string text = value.dump();
-  return text.size() <= 60 ? text : text.substr(0, 57) + "...";
+// The longest piece of file content (a tensor name, a key, a JSON value, the JSON parser's
+// message) an error quotes: a hostile header cannot make an error message of any size.
+constexpr size_t kMaxExcerpt = 200;
+
+// `text` for an error message: whole if short, else its first kMaxExcerpt bytes (cut between
+// characters, not inside one) and its full length.
+std::string excerpt(std::string_view text) {
+  if (text.size() <= kMaxExcerpt) return std::string(text);
+  size_t cut = kMaxExcerpt;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
+  std::string shown(text.substr(0, cut));
+  return shown.append("... (").append(std::to_string(text.size())).append(" bytes in all)");
+}
+
+// "1 byte", "7 bytes".
+std::string count_text(uint64_t count, const std::string& noun) {
+  return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
+}
+
+std::string tensor_text(std::string_view name) { return "tensor '" + excerpt(name) + "'"; }
+
+// A shape for an error message: its first 8 sizes at most, and how many there are.
+std::string shape_text(const Shape& shape) {
+  constexpr size_t kShown = 8;
+  if (shape.size() <= kShown) return to_string(shape);
+  std::string text = to_string(Shape(shape.begin(), shape.begin() + kShown));
+  text.pop_back();  // the closing bracket
+  return text.append(", ...] (").append(std::to_string(shape.size())).append(" sizes)");
 }
 
 std::string offsets_text(const TensorEntry& entry) {
@@ -147,9 +174,233 @@ float half_to_float(uint16_t half) {
 // bfloat16 is the top half of a float32, so widening is a shift.
 float bfloat16_to_float(uint16_t bits) { return std::bit_cast<float>(uint32_t(bits) << 16); }
 
-// nlohmann keeps one value of a repeated key without a word; the reference rejects such a
-// header, so parse with a callback that watches the keys of every object as it is read.
-Json parse_header_json(const std::string& path, const std::string& text) {
+// serde_json, which the reference parses headers with, has a recursion budget of 128 levels
+// too; a valid header nests 3 deep (header, tensor entry, shape).
+constexpr size_t kMaxNesting = 128;
+
+// What a value in the header is for, which decides what it may be.
+enum class Slot {
+  Header,         // the whole header: an object
+  TensorEntry,    // a tensor's description: an object
+  Metadata,       // "__metadata__": an object of strings, or null
+  MetadataValue,  // one metadata string
+  Dtype,          // "dtype": a string naming a loadable dtype
+  Shape,          // "shape": an array of sizes
+  ShapeSize,      // one size: an integer in [0, 2^63)
+  DataOffsets,    // "data_offsets": an array of two offsets
+  Offset,         // one offset: a non-negative integer
+  Ignored,        // under a key the reference ignores: any JSON value
+};
+
+// The slot of a tensor entry's value under `key`. Other keys are ignored, as the reference's
+// deserializer does, so files from writers that add fields still load.
+Slot entry_field_slot(const std::string& key) {
+  if (key == "dtype") return Slot::Dtype;
+  if (key == "shape") return Slot::Shape;
+  if (key == "data_offsets") return Slot::DataOffsets;
+  return Slot::Ignored;
+}
+
+// What the header describes: the tensors in header order, and the metadata.
+struct Header {
+  std::vector<TensorEntry> entries;
+  std::map<std::string, std::string> metadata;
+};
+
+// Reads the header as a stream of JSON events (nlohmann's SAX interface) and checks each
+// value against the schema as it arrives. No JSON tree is built: time and memory grow linearly
+// with the header, nothing recurses however deep the nesting, and an error quotes only the
+// value at fault, shortened. Each check throws Error through fail_load; the parser lets it pass.
+class HeaderReader {
+ public:
+  HeaderReader(const std::string& path, Header& header) : path_(path), header_(header) {}
+
+  // The events nlohmann::json::sax_parse reports, in document order.
+  bool start_object(size_t /*size unknown for JSON text*/) {
+    const Slot slot = next_slot();
+    if (slot == Slot::TensorEntry) {
+      entry_ = TensorEntry{key_, nullptr, {}, 0, 0};
+      offsets_read_ = 0;
+    } else if (slot != Slot::Header && slot != Slot::Metadata && slot != Slot::Ignored) {
+      refuse(slot, "a JSON object");
+    }
+    open(slot, Slot::Ignored);  // each key sets the slot of the value after it
+    return true;
+  }
+
+  bool key(std::string& key) {
+    Container& object = open_.back();
+    // nlohmann would keep one value of a repeated key without a word; the reference refuses it.
+    if (!object.keys.insert(key).second) fail("header has the key '" + excerpt(key) + "' twice");
+    if (object.slot == Slot::Header) {
+      object.next = key == "__metadata__" ? Slot::Metadata : Slot::TensorEntry;
+    } else if (object.slot == Slot::TensorEntry) {
+      object.next = entry_field_slot(key);
+    } else {
+      object.next = object.slot == Slot::Metadata ? Slot::MetadataValue : Slot::Ignored;
+    }
+    key_ = std::move(key);
+    return true;
+  }
+
+  bool end_object() {
+    if (open_.back().slot == Slot::TensorEntry) {
+      for (const char* field : {"dtype", "shape", "data_offsets"}) {
+        if (!open_.back().keys.contains(field)) {
+          fail(tensor_text(entry_.name) + " has no \"" + field + "\"");
+        }
+      }
+      header_.entries.push_back(std::move(entry_));
+    }
+    open_.pop_back();
+    return true;
+  }
+
+  bool start_array(size_t /*size unknown for JSON text*/) {
+    const Slot slot = next_slot();
+    if (slot == Slot::Shape) {
+      open(slot, Slot::ShapeSize);
+    } else if (slot == Slot::DataOffsets) {
+      open(slot, Slot::Offset);
+    } else if (slot == Slot::Ignored) {
+      open(slot, Slot::Ignored);
+    } else {
+      refuse(slot, "a JSON array");
+    }
+    return true;
+  }
+
+  bool end_array() {
+    if (open_.back().slot == Slot::DataOffsets && offsets_read_ != 2) {
+      fail("the data_offsets of " + tensor_text(entry_.name) + " hold " +
+           count_text(offsets_read_, "number") +
+           "; they must be two non-negative integers [begin, end]");
+    }
+    open_.pop_back();
+    return true;
+  }
+
+  bool string(std::string& value) {
+    const Slot slot = next_slot();
+    if (slot == Slot::Dtype) {
+      entry_.dtype = find_dtype(value);
+    } else if (slot == Slot::MetadataValue) {
+      header_.metadata.emplace(std::move(key_), std::move(value));
+    } else if (slot != Slot::Ignored) {
+      refuse(slot, "the JSON string \"" + excerpt(value) + "\"");
+    }
+    return true;
+  }
+
+  // nlohmann reports a non-negative integer literal here, a negative one as number_integer, and
+  // any other number (a fraction, an exponent, an integer beyond 64 bits) as number_float.
+  bool number_unsigned(uint64_t value) {
+    const Slot slot = next_slot();
+    if (slot == Slot::ShapeSize && value <= uint64_t(std::numeric_limits<int64_t>::max())) {
+      entry_.shape.push_back(int64_t(value));
+    } else if (slot == Slot::Offset) {
+      if (offsets_read_ == 2) {
+        fail("the data_offsets of " + tensor_text(entry_.name) +
+             " hold more than two numbers; they must be two non-negative integers [begin, end]");
+      }
+      (offsets_read_++ == 0 ? entry_.begin : entry_.end) = value;
+    } else if (slot != Slot::Ignored) {
+      refuse(slot, "the JSON number " + std::to_string(value));
+    }
+    return true;
+  }
+  bool number_integer(int64_t value) { return other("the JSON number " + std::to_string(value)); }
+  bool number_float(double /*value*/, const std::string& text) {
+    return other("the JSON number " + excerpt(text));
+  }
+  bool boolean(bool value) { return other(value ? "JSON true" : "JSON false"); }
+  bool null() {
+    // The reference reads "__metadata__" as an optional map, so null means "no metadata".
+    return next_slot() == Slot::Metadata || other("JSON null");
+  }
+  // Required by the SAX interface; JSON text has no binary values, so the parser never calls it.
+  bool binary(Json::binary_t& /*value*/) { return other("a binary value"); }
+
+  // Syntax errors, and numbers beyond double range (1e999), which nlohmann reports here too.
+  bool parse_error(size_t /*position*/, const std::string& /*last_token*/,
+                   const Json::exception& error) {
+    fail(std::string("header is not valid JSON: ") + excerpt(error.what()));
+  }
+
+ private:
+  // An open JSON object or array.
+  struct Container {
+    Slot slot;                             // what the object or array is for
+    Slot next;                             // the slot of its next value
+    std::unordered_set<std::string> keys;  // an object's keys so far
+  };
+
+  [[noreturn]] void fail(const std::string& problem) const { fail_load(path_, problem); }
+
+  Slot next_slot() const { return open_.empty() ? Slot::Header : open_.back().next; }
+
+  void open(Slot slot, Slot next) {
+    if (open_.size() == kMaxNesting) {
+      fail("header nests JSON arrays and objects more than " + std::to_string(kMaxNesting) +
+           " deep (a valid header needs 3)");
+    }
+    open_.push_back({slot, next, {}});
+  }
+
+  // A value (a scalar other than a string or a non-negative integer) only ignored keys accept.
+  bool other(const std::string& description) {
+    if (next_slot() != Slot::Ignored) refuse(next_slot(), description);
+    return true;
+  }
+
+  const DtypeInfo* find_dtype(const std::string& name) const {
+    for (const DtypeInfo& known : kLoadableDtypes) {
+      if (name == known.name) return &known;
+    }
+    fail(tensor_text(entry_.name) + " has dtype " + excerpt(name) +
+         "; ember tensors are float32 and load only F32, F64, F16, BF16, I64, I32, I16, I8, U8 "
+         "and BOOL");
+  }
+
+  // The error for a value, described by `found`, that `slot` does not accept. Slot::Ignored
+  // accepts everything, so it never comes here.
+  [[noreturn]] void refuse(Slot slot, const std::string& found) const {
+    const std::string tensor = tensor_text(slot == Slot::TensorEntry ? key_ : entry_.name);
+    if (slot == Slot::Header) fail("header must be a JSON object, got " + found);
+    if (slot == Slot::TensorEntry) {
+      fail(tensor + " must be described by a JSON object, got " + found);
+    }
+    if (slot == Slot::Metadata) {
+      fail("\"__metadata__\" must be an object of strings (or null), got " + found);
+    }
+    if (slot == Slot::MetadataValue) {
+      const bool tensor_field = key_ == "dtype" || key_ == "shape" || key_ == "data_offsets";
+      fail("\"__metadata__\" must map strings to strings, but '" + excerpt(key_) + "' maps to " +
+           found +
+           (tensor_field ? " (\"__metadata__\" is reserved for the metadata; no tensor can have "
+                           "that name)"
+                         : ""));
+    }
+    if (slot == Slot::Dtype) fail(tensor + " has a non-string dtype: " + found);
+    if (slot == Slot::Shape || slot == Slot::ShapeSize) {
+      fail("the shape of " + tensor + (slot == Slot::Shape ? " is " : " holds ") + found +
+           "; a shape must be a list of non-negative integers below 2^63");
+    }
+    fail("the data_offsets of " + tensor + (slot == Slot::DataOffsets ? " are " : " hold ") +
+         found + "; they must be two non-negative integers [begin, end]");
+  }
+
+  const std::string& path_;
+  Header& header_;
+  std::vector<Container> open_;  // the objects and arrays around the next value, outermost first
+  std::string key_;              // the latest key
+  TensorEntry entry_;            // the tensor entry being read
+  int offsets_read_ = 0;         // how many of its data_offsets have been read
+};
+
+// The UTF-8 check comes first because the reference reads the header as a Rust str, which
+// requires exactly valid UTF-8.
+Header read_header(const std::string& path, const std::string& text) {
   if (size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
     const auto byte = static_cast<unsigned char>(text[bad]);
     const char* hex_digits = "0123456789abcdef";
@@ -157,131 +408,68 @@ Json parse_header_json(const std::string& path, const std::string& text) {
     fail_load(path, "header is not valid UTF-8 (byte " + hex + " at header offset " +
                         std::to_string(bad) + ")");
   }
-  std::vector<std::set<std::string>> keys_of_open_objects;
-  std::string duplicate_key;
-  auto watch_keys = [&](int /*depth*/, Json::parse_event_t event, Json& parsed) {
-    if (event == Json::parse_event_t::object_start) {
-      keys_of_open_objects.emplace_back();
-    } else if (event == Json::parse_event_t::object_end) {
-      keys_of_open_objects.pop_back();
-    } else if (event == Json::parse_event_t::key) {
-      const auto& key = parsed.get_ref<const std::string&>();
-      if (!keys_of_open_objects.back().insert(key).second && duplicate_key.empty()) {
-        duplicate_key = key;
-      }
-    }
-    return true;
-  };
-  Json header;
-  try {
-    header = Json::parse(text, watch_keys);
-  } catch (const Json::parse_error& error) {
-    fail_load(path, std::string("header is not valid JSON: ") + error.what());
-  }
-  if (!duplicate_key.empty()) fail_load(path, "header has the key '" + duplicate_key + "' twice");
-  if (!header.is_object()) {
-    fail_load(path, std::string("header must be a JSON object, got a JSON ") + header.type_name());
-  }
+  Header header;
+  HeaderReader reader(path, header);
+  Json::sax_parse(text, &reader);
   return header;
 }
 
-std::map<std::string, std::string> parse_metadata(const std::string& path, const Json& value) {
-  std::map<std::string, std::string> metadata;
-  // The reference reads "__metadata__" as an optional map, so null means "no metadata".
-  if (value.is_null()) return metadata;
-  if (!value.is_object()) {
-    fail_load(path, "\"__metadata__\" must be an object of strings, got " + excerpt(value));
+// Whether `shape` is too large to describe: the product of its non-zero sizes must fit int64
+// (ember's element count) and, times the dtype size, 64 bits of bytes.
+//
+// This is the reference implementation's rule (Metadata::validate multiplies the sizes in order
+// with checked multiplication, then by the dtype size) with zero sizes left out of the product.
+// In order, the reference and PyTorch (1.13's torch.empty) accept [0, 2^62, 2^62] and refuse
+// [2^62, 2^62, 0], the same sizes; without the zeros the verdict is the same for every order,
+// and here both are refused. Accepting both instead would overflow ember's own in-order products
+// (numel_of, strides), which never exceed the product checked here.
+bool shape_overflows(const Shape& shape, uint64_t dtype_size) {
+  constexpr uint64_t kMaxElements = std::numeric_limits<int64_t>::max();
+  uint64_t elements = 1;
+  for (int64_t size : shape) {
+    if (size == 0) continue;
+    if (elements > kMaxElements / uint64_t(size)) return true;
+    elements *= uint64_t(size);
   }
-  for (const auto& [key, item] : value.items()) {
-    if (!item.is_string()) {
-      fail_load(path, "\"__metadata__\" must map strings to strings, but '" + key + "' maps to " +
-                          excerpt(item));
-    }
-    metadata[key] = item.get<std::string>();
-  }
-  return metadata;
-}
-
-// Keys other than the three below are ignored, as the reference's deserializer does, so
-// files from writers that add fields still load.
-TensorEntry parse_tensor_entry(const std::string& path, const std::string& name, const Json& info) {
-  const std::string tensor = "tensor '" + name + "'";
-  if (!info.is_object()) {
-    fail_load(path, tensor + " must be described by a JSON object, got " + excerpt(info));
-  }
-  for (const char* key : {"dtype", "shape", "data_offsets"}) {
-    if (!info.contains(key)) fail_load(path, tensor + " has no \"" + key + "\"");
-  }
-  TensorEntry entry{name, nullptr, {}, 0, 0};
-
-  const Json& dtype = info.at("dtype");
-  if (!dtype.is_string()) fail_load(path, tensor + " has a non-string dtype " + excerpt(dtype));
-  for (const DtypeInfo& known : kLoadableDtypes) {
-    if (dtype.get_ref<const std::string&>() == known.name) entry.dtype = &known;
-  }
-  if (entry.dtype == nullptr) {
-    fail_load(path, tensor + " has dtype " + dtype.get<std::string>() +
-                        "; ember tensors are float32 and load only F32, F64, F16, BF16, I64, "
-                        "I32, I16, I8, U8 and BOOL");
-  }
-
-  // is_number_unsigned() is true only for non-negative integer literals, which rules out
-  // negative, fractional and out-of-range (parsed as floating point) numbers at once.
-  const Json& shape = info.at("shape");
-  const auto is_dimension = [](const Json& size) {
-    return size.is_number_unsigned() &&
-           size.get<uint64_t>() <= uint64_t(std::numeric_limits<int64_t>::max());
-  };
-  if (!shape.is_array() || !std::all_of(shape.begin(), shape.end(), is_dimension)) {
-    fail_load(path, tensor + " has shape " + excerpt(shape) +
-                        "; a shape must be a list of non-negative integers");
-  }
-  for (const Json& size : shape) entry.shape.push_back(size.get<int64_t>());
-
-  const Json& offsets = info.at("data_offsets");
-  if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
-      !offsets[1].is_number_unsigned()) {
-    fail_load(path, tensor + " has data_offsets " + excerpt(offsets) +
-                        "; they must be two non-negative integers [begin, end]");
-  }
-  entry.begin = offsets[0].get<uint64_t>();
-  entry.end = offsets[1].get<uint64_t>();
-  return entry;
+  return elements > kMaxUint64 / dtype_size;
 }
 
 // Sorted by offset, the tensors must tile the data exactly: from byte 0, without gaps (bytes
 // nobody owns could hide anything) or overlap (two tensors aliasing the same bytes), each
-// exactly as long as its shape and dtype say. Returns where the data ends.
+// exactly as long as its shape and dtype say. Returns where the data ends. Zero-size tensors
+// share an offset, so the sort is stable: they keep their header order. Writers list tensors
+// in offset order, so the sort is usually skipped.
 uint64_t check_layout(const std::string& path, std::vector<TensorEntry>& entries) {
-  std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+  const auto by_offsets = [](const TensorEntry& a, const TensorEntry& b) {
     return std::pair(a.begin, a.end) < std::pair(b.begin, b.end);
-  });
+  };
+  if (!std::is_sorted(entries.begin(), entries.end(), by_offsets)) {
+    std::stable_sort(entries.begin(), entries.end(), by_offsets);
+  }
   uint64_t data_end = 0;
   for (const TensorEntry& entry : entries) {
-    const std::string tensor =
-        "tensor '" + entry.name + "' with data_offsets " + offsets_text(entry);
-    if (entry.end < entry.begin) fail_load(path, tensor + " ends before it begins");
+    const auto tensor = [&] {
+      return tensor_text(entry.name) + " with data_offsets " + offsets_text(entry);
+    };
+    if (entry.end < entry.begin) fail_load(path, tensor() + " ends before it begins");
     if (entry.begin > data_end) {
-      fail_load(path, "gap in the data: " + tensor + " should start at byte " +
+      fail_load(path, "gap in the data: " + tensor() + " should start at byte " +
                           std::to_string(data_end) + ", where the previous tensor ends");
     }
     if (entry.begin < data_end) {
-      fail_load(path, tensor + " overlaps the previous tensor, which ends at byte " +
+      fail_load(path, tensor() + " overlaps the previous tensor, which ends at byte " +
                           std::to_string(data_end));
     }
-    // Multiply out with overflow checks: a wrapped product could match a tiny byte count.
-    uint64_t bytes = entry.dtype->size;
-    for (int64_t size : entry.shape) {
-      if (size != 0 && bytes > kMaxUint64 / uint64_t(size)) {
-        fail_load(path, "tensor '" + entry.name + "' has shape " + to_string(entry.shape) +
-                            ", whose byte size overflows 64 bits");
-      }
-      bytes *= uint64_t(size);
+    // A wrapped product could match a tiny byte count, so overflow is refused first.
+    if (shape_overflows(entry.shape, entry.dtype->size)) {
+      fail_load(path, tensor_text(entry.name) + " has shape " + shape_text(entry.shape) +
+                          ", whose element count or byte size overflows 64 bits");
     }
+    const uint64_t bytes = uint64_t(numel_of(entry.shape)) * entry.dtype->size;
     if (entry.end - entry.begin != bytes) {
-      fail_load(path, tensor + " spans " + std::to_string(entry.end - entry.begin) +
+      fail_load(path, tensor() + " spans " + std::to_string(entry.end - entry.begin) +
                           " bytes, but dtype " + std::string(entry.dtype->name) + " and shape " +
-                          to_string(entry.shape) + " need " + std::to_string(bytes) + " bytes");
+                          shape_text(entry.shape) + " need " + std::to_string(bytes) + " bytes");
     }
     data_end = entry.end;
   }
@@ -301,31 +489,42 @@ int64_t integer_at(const unsigned char* element) {
   return static_cast<int64_t>(value);
 }
 
+// Data in another dtype than F32 is read through a buffer of at most this many bytes (a
+// multiple of every dtype size) and converted, so it costs little beyond the float32 tensor.
+constexpr uint64_t kConversionBuffer = uint64_t(1) << 20;
+
 // Reads one tensor's bytes (the stream is at its first byte) and converts them to float32.
+// The layout and the file size have been checked, so the tensor is at most 4 times the bytes
+// it is read from (float32 from U8), which the file holds.
 Tensor read_tensor(const std::string& path, std::ifstream& file, const TensorEntry& entry) {
-  Tensor tensor = empty(entry.shape);
-  float* out = tensor.data();
   const uint64_t bytes = entry.end - entry.begin;
+  Tensor tensor;
+  try {
+    tensor = empty(entry.shape);
+  } catch (const std::bad_alloc&) {
+    fail_load(path, "out of memory: " + tensor_text(entry.name) + " of shape " +
+                        shape_text(entry.shape) + " needs " +
+                        std::to_string(uint64_t(numel_of(entry.shape)) * sizeof(float)) +
+                        " bytes as float32");
+  }
+  float* out = tensor.data();
   const auto fail_read = [&] {
-    fail_load(path, "could not read the " + std::to_string(bytes) + " bytes of tensor '" +
-                        entry.name + "'");
+    fail_load(path, "could not read the " + std::to_string(bytes) + " bytes of " +
+                        tensor_text(entry.name));
   };
   if (bytes == 0) return tensor;
   if (entry.dtype->dtype == Dtype::F32) {
     if (!read_exactly(file, out, bytes)) fail_read();
     return tensor;
   }
-  std::vector<unsigned char> raw(bytes);
-  if (!read_exactly(file, raw.data(), bytes)) fail_read();
-  const uint64_t count = bytes / entry.dtype->size;
   // An integer element: exact in float32, and for BOOL 0 or 1, or the load fails.
   const auto integer = [&](uint64_t i, int64_t value) {
     const bool fits = entry.dtype->dtype == Dtype::BOOL
                           ? value == 0 || value == 1
                           : value >= -kLargestExactInteger && value <= kLargestExactInteger;
     if (!fits) {
-      fail_load(path, "tensor '" + entry.name + "' (" + std::string(entry.dtype->name) +
-                          ") holds " + std::to_string(value) + " at element " + std::to_string(i) +
+      fail_load(path, tensor_text(entry.name) + " (" + std::string(entry.dtype->name) + ") holds " +
+                          std::to_string(value) + " at element " + std::to_string(i) +
                           (entry.dtype->dtype == Dtype::BOOL
                                ? ", which is not a boolean (0 or 1)"
                                : ", which float32 cannot hold exactly (integers up to 2^24 = "
@@ -333,42 +532,50 @@ Tensor read_tensor(const std::string& path, std::ifstream& file, const TensorEnt
     }
     return static_cast<float>(value);
   };
-  for (uint64_t i = 0; i < count; ++i) {
-    const unsigned char* element = raw.data() + i * entry.dtype->size;
-    uint16_t bits16;
-    double wide;
-    switch (entry.dtype->dtype) {
-      case Dtype::F64:
-        std::memcpy(&wide, element, sizeof wide);
-        out[i] = static_cast<float>(wide);  // rounds to nearest; out of range becomes +-inf
-        break;
-      case Dtype::F16:
-        std::memcpy(&bits16, element, sizeof bits16);
-        out[i] = half_to_float(bits16);
-        break;
-      case Dtype::BF16:
-        std::memcpy(&bits16, element, sizeof bits16);
-        out[i] = bfloat16_to_float(bits16);
-        break;
-      case Dtype::I64:
-        out[i] = integer(i, integer_at<int64_t>(element));
-        break;
-      case Dtype::I32:
-        out[i] = integer(i, integer_at<int32_t>(element));
-        break;
-      case Dtype::I16:
-        out[i] = integer(i, integer_at<int16_t>(element));
-        break;
-      case Dtype::I8:
-        out[i] = integer(i, integer_at<int8_t>(element));
-        break;
-      case Dtype::U8:
-      case Dtype::BOOL:
-        out[i] = integer(i, integer_at<uint8_t>(element));
-        break;
-      case Dtype::F32:
-        break;  // copied directly above
+  const uint64_t element_size = entry.dtype->size;
+  const uint64_t count = bytes / element_size;
+  std::vector<unsigned char> raw(std::min(bytes, kConversionBuffer));
+  for (uint64_t first = 0; first < count;) {
+    const uint64_t chunk = std::min(count - first, raw.size() / element_size);
+    if (!read_exactly(file, raw.data(), chunk * element_size)) fail_read();
+    for (uint64_t i = first; i < first + chunk; ++i) {
+      const unsigned char* element = raw.data() + (i - first) * element_size;
+      uint16_t bits16;
+      double wide;
+      switch (entry.dtype->dtype) {
+        case Dtype::F64:
+          std::memcpy(&wide, element, sizeof wide);
+          out[i] = static_cast<float>(wide);  // rounds to nearest; out of range becomes +-inf
+          break;
+        case Dtype::F16:
+          std::memcpy(&bits16, element, sizeof bits16);
+          out[i] = half_to_float(bits16);
+          break;
+        case Dtype::BF16:
+          std::memcpy(&bits16, element, sizeof bits16);
+          out[i] = bfloat16_to_float(bits16);
+          break;
+        case Dtype::I64:
+          out[i] = integer(i, integer_at<int64_t>(element));
+          break;
+        case Dtype::I32:
+          out[i] = integer(i, integer_at<int32_t>(element));
+          break;
+        case Dtype::I16:
+          out[i] = integer(i, integer_at<int16_t>(element));
+          break;
+        case Dtype::I8:
+          out[i] = integer(i, integer_at<int8_t>(element));
+          break;
+        case Dtype::U8:
+        case Dtype::BOOL:
+          out[i] = integer(i, integer_at<uint8_t>(element));
+          break;
+        case Dtype::F32:
+          break;  // copied directly above
+      }
     }
+    first += chunk;
   }
   return tensor;
 }
@@ -474,10 +681,10 @@ Tensor SafetensorsFile::at(const std::string& name) const {
   }
   std::string names;
   for (size_t i = 0; i < tensors.size() && i < 8; ++i) {
-    names += (i ? ", '" : "'") + tensors[i].first + "'";
+    names += (i ? ", '" : "'") + excerpt(tensors[i].first) + "'";
   }
   if (tensors.size() > 8) names += ", ...";
-  throw Error("SafetensorsFile::at: no tensor named '" + name + "'; the file has " +
+  throw Error("SafetensorsFile::at: no tensor named '" + excerpt(name) + "'; the file has " +
               std::to_string(tensors.size()) + " tensors" + (tensors.empty() ? "" : ": " + names));
 }
 
@@ -535,41 +742,55 @@ SafetensorsFile load_safetensors(const std::string& path) {
   if (!read_exactly(file, &header_size, sizeof header_size)) {
     fail_load(path, "could not read the header size");
   }
+  // The reference checks 8 + N with checked addition; a size that wraps gets its own message.
+  if (header_size > kMaxUint64 - 8) {
+    fail_load(path, "header size " + std::to_string(header_size) +
+                        " overflows 64 bits when the 8 bytes before the header are added");
+  }
   if (header_size >= kMaxHeaderSize) {
     fail_load(path, "header size " + std::to_string(header_size) + " is too large (the limit is " +
                         std::to_string(kMaxHeaderSize) + " bytes)");
   }
-  // Below the cap, 8 + header_size cannot overflow.
   if (8 + header_size > file_size) {
     fail_load(path, "header size " + std::to_string(header_size) + " runs past the end of the " +
                         std::to_string(file_size) + "-byte file");
   }
-  std::string header_text(header_size, '\0');
-  if (!read_exactly(file, header_text.data(), header_size)) {
-    fail_load(path, "could not read the " + std::to_string(header_size) + "-byte header");
-  }
 
+  // Everything allocated until the tensors are read is proportional to the header, which the
+  // file holds; still, a large header on a small machine is an Error too, not std::bad_alloc.
   SafetensorsFile result;
-  std::vector<TensorEntry> entries;
-  const Json header = parse_header_json(path, header_text);
-  for (const auto& [key, value] : header.items()) {
-    if (key == "__metadata__") {
-      result.metadata = parse_metadata(path, value);
-    } else {
-      entries.push_back(parse_tensor_entry(path, key, value));
+  Header header;
+  try {
+    std::string header_text(header_size, '\0');
+    if (!read_exactly(file, header_text.data(), header_size)) {
+      fail_load(path, "could not read the " + std::to_string(header_size) + "-byte header");
     }
+    header = read_header(path, header_text);
+    result.tensors.reserve(header.entries.size());
+  } catch (const std::bad_alloc&) {
+    fail_load(path, "out of memory reading the " + std::to_string(header_size) + "-byte header");
   }
-  const uint64_t data_size = check_layout(path, entries);
-  // Trailing bytes are rejected too: the reference insists the file is exactly header + data.
+  result.metadata = std::move(header.metadata);
+
+  // Sizes are checked against the file before any tensor is allocated, so a header claiming
+  // more data than the file holds costs nothing.
+  const uint64_t data_size = check_layout(path, header.entries);
   const uint64_t bytes_after_header = file_size - 8 - header_size;
-  if (bytes_after_header != data_size) {
-    fail_load(path, "file length does not match the header: " + std::to_string(bytes_after_header) +
-                        " bytes follow the header, but the tensors' data_offsets end at " +
-                        std::to_string(data_size));
+  if (data_size > bytes_after_header) {
+    fail_load(path, "the tensors' data_offsets end at byte " + std::to_string(data_size) +
+                        " of the data, past the end of the file, which holds " +
+                        count_text(bytes_after_header, "byte") + " after the header");
+  }
+  // Trailing bytes are rejected too: the reference insists the file is exactly header + data.
+  if (data_size < bytes_after_header) {
+    fail_load(path, count_text(bytes_after_header - data_size, "trailing byte") +
+                        " after the last tensor's data, which ends at byte " +
+                        std::to_string(data_size) + " of the data");
   }
 
-  for (const TensorEntry& entry : entries) {
-    result.tensors.emplace_back(entry.name, read_tensor(path, file, entry));
+  for (TensorEntry& entry : header.entries) {
+    Tensor tensor = read_tensor(path, file, entry);
+    result.tensors.emplace_back(std::move(entry.name), std::move(tensor));
   }
   return result;
 }

@@ -47,12 +47,17 @@ void save_safetensors(const std::string& path,
 /// The file is validated like the reference implementation, each failure an Error that
 /// starts with "load_safetensors: " and names the path and the offending values: header
 /// size (at least 8 bytes of file, N below 100,000,000, N + 8 within the file); header
-/// valid UTF-8 JSON, an object, without duplicate keys; each entry holds "dtype" (string),
-/// "shape" (non-negative integers) and "data_offsets" (two non-negative integers, begin <=
-/// end), other keys are ignored as the reference does; "__metadata__" maps strings to
-/// strings; sorted by offset the tensors cover the data contiguously from 0, each exactly
-/// numel * dtype size bytes; and the file ends exactly where the last tensor does.
-/// Empty tensor names are accepted here (the format allows them) though saving refuses them.
+/// valid UTF-8 JSON (numbers within double range), an object, nested at most 128 deep,
+/// without duplicate keys; each entry holds "dtype" (string), "shape" (integers in
+/// [0, 2^63)) and "data_offsets" (two non-negative integers, begin <= end), other keys are
+/// ignored as the reference does; "__metadata__" is null or maps strings to strings; the
+/// product of a shape's non-zero sizes fits int64, and times the dtype size 64 bits; sorted
+/// by offset the tensors cover the data contiguously from 0, each exactly numel * dtype size
+/// bytes; and the file ends exactly where the last tensor does. All of this is checked before
+/// any tensor is allocated, so memory use is bounded by a small multiple of the file's size;
+/// running out of memory all the same is an Error too. Quoted names and values are cut to
+/// 200 bytes, so no message grows with the file. Empty tensor names are accepted here (the
+/// format allows them) though saving refuses them.
 SafetensorsFile load_safetensors(const std::string& path);
 
 }  // namespace ember
