@@ -5,9 +5,10 @@
 #   make demo           same setup, then build and run the demo ($(DEMO_CMD))
 #   make bench          same setup, then build and run the benchmarks ($(BENCH_CMD))
 #   make sanitize       ASan + UBSan build in build-sanitize/, then ctest
+#   make tsan           ThreadSanitizer build of the thread tests in build-tsan/, then run them
 #   make format         clang-format -i every C++ file in the repository
 #   make format-check   fail if any C++ file is not clang-formatted
-#   make clean          remove build/ and build-sanitize/
+#   make clean          remove build/, build-sanitize/ and build-tsan/
 #
 # Another compiler gets its own build folder (CMake reads CXX when it first configures one):
 #   CXX=clang++ make test BUILD_DIR=build-clang
@@ -23,6 +24,7 @@ CTEST_JOBS ?= 2
 
 SANITIZE_BUILD_DIR ?= build-sanitize
 SANITIZERS ?= address,undefined
+TSAN_BUILD_DIR ?= build-tsan
 
 # The demo: the CMake target to build, then the command that runs it.
 DEMO_TARGET ?= seed_models train_multitask ember_cli
@@ -125,6 +127,19 @@ sanitize: deps
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(SANITIZE_BUILD_DIR) --output-on-failure --no-tests=error -j $(CTEST_JOBS)
 
+# ThreadSanitizer on the thread tests (tests/test_threads.cpp), the only ones that start
+# threads: building just the library and that executable keeps it cheap. OpenMP is off because
+# libgomp is not instrumented (its synchronisation would be reported as races); the tests start
+# their own std::threads instead. Any report fails the run (halt_on_error, and exit code 66).
+.PHONY: tsan
+tsan: deps
+	cmake -S . -B $(TSAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+	  -DEMBER_SANITIZE=thread -DEMBER_OPENMP=OFF -DEMBER_NATIVE=OFF -DEMBER_WERROR=OFF \
+	  -DEMBER_BUILD_BENCH=OFF -DEMBER_BUILD_EXAMPLES=OFF -DEMBER_BUILD_APPS=OFF $(CMAKE_ARGS)
+	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target ember_thread_tests
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(TSAN_BUILD_DIR)/tests/ember_thread_tests
+
 format: format-deps
 	@$(LIST_CXX_FILES) | xargs -0 -r clang-format -i
 	@echo "formatted with $$(clang-format --version)"
@@ -134,4 +149,4 @@ format-check: format-deps
 	@echo "format-check: all C++ files are clang-formatted"
 
 clean:
-	rm -rf $(BUILD_DIR) $(SANITIZE_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SANITIZE_BUILD_DIR) $(TSAN_BUILD_DIR)
