@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <csignal>
 #include <latch>
 #include <memory>
 #include <thread>
@@ -62,6 +64,9 @@ struct RunResult {
   bool operator==(const RunResult&) const = default;
 };
 
+// Stands in for whatever SIGINT handler a program had before training.
+extern "C" void program_handler(int) {}
+
 struct StepLog : train::Callback {
   std::vector<double> losses;
   void on_step_end(const train::StepResult& step) override { losses.push_back(step.loss); }
@@ -69,13 +74,17 @@ struct StepLog : train::Callback {
 
 // A whole run from one seed: data, initialisation, dropout masks and shuffling all come from
 // this thread's generator.
-RunResult train_from_seed(uint64_t seed) {
-  manual_seed(seed);
+data::TensorDataset two_task_data() {
   const Tensor x = randn({40, 6});
   const Tensor value = matmul(x, tensor({1.f, -2.f, 0.5f, 0.f, 1.f, -1.f}));
   std::vector<float> bands;
   for (float v : value.to_vector()) bands.push_back(v < -1.f ? 0.f : (v < 1.f ? 1.f : 2.f));
-  const data::TensorDataset train_set({x, value, tensor(bands, {40})});
+  return data::TensorDataset({x, value, tensor(bands, {40})});
+}
+
+RunResult train_from_seed(uint64_t seed) {
+  manual_seed(seed);
+  const data::TensorDataset train_set = two_task_data();
   models::MultiTaskNet model = make_net(0.2f);
   optim::Adam adam(model.parameters(), {.lr = 0.01});
   train::Trainer trainer(model, two_tasks(), adam, {.epochs = 4, .batch_size = 8});
@@ -170,4 +179,49 @@ TEST_CASE("manual_seed on one thread leaves another thread's stream alone") {
   const std::vector<float> rest = rand({3}).to_vector();
   drawn.insert(drawn.end(), rest.begin(), rest.end());
   CHECK(drawn == expected);
+}
+
+TEST_CASE("Ctrl-C stops the trainers of every thread, and the last to stop restores the handler") {
+  std::signal(SIGINT, program_handler);
+  manual_seed(2);
+  const data::TensorDataset train_set = two_task_data();
+  // Thread 1 waits at its step 2 until thread 0, at its step 3, has raised SIGINT; thread 0
+  // raises only once thread 1 is there, so both fits are running when it arrives.
+  std::atomic<bool> waiting{false}, raised{false};
+  struct Interrupter : train::Callback {
+    int thread = 0;
+    std::atomic<bool>* other_waiting = nullptr;
+    std::atomic<bool>* signal_raised = nullptr;
+    void on_step_end(const train::StepResult& step) override {
+      if (thread == 0 && step.step == 3) {
+        while (!other_waiting->load()) std::this_thread::yield();
+        std::raise(SIGINT);
+        signal_raised->store(true);
+      }
+      if (thread == 1 && step.step == 2) {
+        other_waiting->store(true);
+        while (!signal_raised->load()) std::this_thread::yield();
+      }
+    }
+  };
+  std::vector<train::History> histories(2);
+  std::vector<size_t> steps(2);
+  run_together(2, [&](int t) {
+    models::MultiTaskNet model = make_net(0.f);
+    optim::SGD sgd(model.parameters(), {.lr = 0.01});
+    train::Trainer trainer(model, two_tasks(), sgd, {.epochs = 50, .batch_size = 4});
+    auto log = std::make_shared<StepLog>();
+    auto interrupter = std::make_shared<Interrupter>();
+    interrupter->thread = t;
+    interrupter->other_waiting = &waiting;
+    interrupter->signal_raised = &raised;
+    trainer.add_callback(interrupter);
+    trainer.add_callback(log);
+    histories[t] = trainer.fit(train_set);
+    steps[t] = log->losses.size();
+  });
+  CHECK(histories[0].interrupted);
+  CHECK(histories[1].interrupted);
+  CHECK(steps == std::vector<size_t>{3, 2});
+  CHECK(std::signal(SIGINT, SIG_DFL) == program_handler);
 }
