@@ -118,14 +118,14 @@ TEST_CASE("eight threads running forwards through one model equal one thread bit
     std::vector<int> equal(kThreads, 0), recorded(kThreads, 0);
     run_together(kThreads, [&](int t) {
       const GradModeGuard mode(grad_mode);
-      for (int round = 0; round < 20; ++round) {
+      for (int round = 0; round < 100; ++round) {
         const std::vector<Tensor> outputs = model.forward(inputs[t]);
         equal[t] += values_of(outputs) == expected[t];
         recorded[t] += outputs[0].grad_fn() != nullptr;
       }
     });
-    CHECK(equal == std::vector<int>(kThreads, 20));
-    CHECK(recorded == std::vector<int>(kThreads, grad_mode ? 20 : 0));
+    CHECK(equal == std::vector<int>(kThreads, 100));
+    CHECK(recorded == std::vector<int>(kThreads, grad_mode ? 100 : 0));
   }
 }
 
