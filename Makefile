@@ -7,9 +7,10 @@
 #   make sanitize       ASan + UBSan build in build-sanitize/, then ctest
 #   make fuzz           libFuzzer build (clang, ASan + UBSan) in build-fuzz/, then each fuzzer
 #                       of tests/fuzz runs $(FUZZ_SECONDS) s and must find nothing
+#   make tsan           ThreadSanitizer build of the thread tests in build-tsan/, then run them
 #   make format         clang-format -i every C++ file in the repository
 #   make format-check   fail if any C++ file is not clang-formatted
-#   make clean          remove build/, build-sanitize/ and build-fuzz/
+#   make clean          remove build/, build-sanitize/, build-fuzz/ and build-tsan/
 #
 # Another compiler gets its own build folder (CMake reads CXX when it first configures one):
 #   CXX=clang++ make test BUILD_DIR=build-clang
@@ -25,6 +26,7 @@ CTEST_JOBS ?= 2
 
 SANITIZE_BUILD_DIR ?= build-sanitize
 SANITIZERS ?= address,undefined
+TSAN_BUILD_DIR ?= build-tsan
 
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
@@ -152,6 +154,18 @@ fuzz: deps
 	    -dict=tests/fuzz/safetensors.dict -max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=64 \
 	    -timeout=10 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD_DIR)/$$fuzzer- || exit 1; \
 	done
+# ThreadSanitizer on the thread tests (tests/test_threads.cpp), the only ones that start
+# threads: building just the library and that executable keeps it cheap. OpenMP is off because
+# libgomp is not instrumented (its synchronisation would be reported as races); the tests start
+# their own std::threads instead. Any report fails the run (halt_on_error, and exit code 66).
+.PHONY: tsan
+tsan: deps
+	cmake -S . -B $(TSAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+	  -DEMBER_SANITIZE=thread -DEMBER_OPENMP=OFF -DEMBER_NATIVE=OFF -DEMBER_WERROR=OFF \
+	  -DEMBER_BUILD_BENCH=OFF -DEMBER_BUILD_EXAMPLES=OFF -DEMBER_BUILD_APPS=OFF $(CMAKE_ARGS)
+	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target ember_thread_tests
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(TSAN_BUILD_DIR)/tests/ember_thread_tests
 
 format: format-deps
 	@$(LIST_CXX_FILES) | xargs -0 -r clang-format -i
@@ -162,4 +176,4 @@ format-check: format-deps
 	@echo "format-check: all C++ files are clang-formatted"
 
 clean:
-	rm -rf $(BUILD_DIR) $(SANITIZE_BUILD_DIR) $(FUZZ_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SANITIZE_BUILD_DIR) $(FUZZ_BUILD_DIR) $(TSAN_BUILD_DIR)

@@ -46,13 +46,13 @@ class AccumulateGrad : public Node {
 };
 
 // The node that receives a tensor's gradient: its producer, or its leaf accumulator.
+// Recording only reads the accumulator, made when the leaf started requiring grad
+// (detail::make_grad_accumulator): several threads may run forwards through one model at
+// once, and creating it here, on first use, would race on the leaf's pointer.
 std::shared_ptr<Node> gradient_node(const Tensor& t) {
   if (t.grad_fn()) return t.grad_fn();
   if (!t.requires_grad()) return nullptr;
-  TensorImpl& impl = *t.impl();
-  if (!impl.grad_accumulator)
-    impl.grad_accumulator = std::make_shared<AccumulateGrad>(t.impl_ptr());
-  return impl.grad_accumulator;
+  return t.impl()->grad_accumulator;
 }
 
 void check_finite(const Node& node, size_t input, const Tensor& grad) {
@@ -312,6 +312,10 @@ void FunctionNode::hand_over_owned_nodes(NodeList& out) {
   // A saved input that nobody else holds would take its producer down with it.
   for (SavedTensor& s : saved) s.hand_over_producer(out);
   saved.clear();
+}
+
+std::shared_ptr<Node> make_grad_accumulator(const std::shared_ptr<TensorImpl>& leaf) {
+  return std::make_shared<AccumulateGrad>(leaf);
 }
 
 bool should_record(TensorRefs inputs) {

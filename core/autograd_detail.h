@@ -57,6 +57,10 @@ class LambdaNode final : public FunctionNode {
   Backward backward_;
 };
 
+/// The node that adds a leaf's incoming gradients into its `.grad()`. Tensor::requires_grad_
+/// makes it once, when the leaf starts requiring grad, so that recording only ever reads it.
+std::shared_ptr<Node> make_grad_accumulator(const std::shared_ptr<TensorImpl>& leaf);
+
 // The tensors given to `record`, by reference: copying them into a list first would cost two
 // reference-count updates each even when nothing is recorded.
 using TensorRefs = std::span<const std::reference_wrapper<const Tensor>>;

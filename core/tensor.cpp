@@ -84,6 +84,9 @@ Tensor& Tensor::requires_grad_(bool requires_grad) {
                 impl.grad_fn->name() + "); use detach()");
   }
   impl.requires_grad = requires_grad || impl.grad_fn != nullptr;
+  if (impl.requires_grad && !impl.grad_fn && !impl.grad_accumulator) {
+    impl.grad_accumulator = detail::make_grad_accumulator(impl_);
+  }
   return *this;
 }
 

@@ -8,11 +8,13 @@
 #include <ember/train/metrics.h>
 #include <ember/train/trainer.h>
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <mutex>
 
 namespace ember::train {
 
@@ -22,26 +24,43 @@ namespace {
 
 const char* kCheckpointFormat = "ember trainer state 1";
 
-// Set by SIGINT while fit() runs; fit() polls it after every batch.
-volatile std::sig_atomic_t interrupt_received = 0;
-extern "C" void on_interrupt(int) { interrupt_received = 1; }
+// Set by SIGINT while some fit() runs; each running fit() polls it after every batch. A
+// lock-free atomic is what a signal handler may write while other threads read it.
+std::atomic<bool> interrupt_received{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+extern "C" void on_interrupt(int) { interrupt_received.store(true, std::memory_order_relaxed); }
 
-// Routes SIGINT to on_interrupt for its lifetime, then restores the previous handler.
+// Trainers may run at once on several threads, so the handler is process-wide state shared by
+// their guards: the first guard to start clears the flag and installs the handler, the last
+// to end restores the handler that was there before.
+std::mutex interrupt_mutex;
+int running_guards = 0;
+void (*handler_before)(int) = SIG_DFL;
+
+// Routes SIGINT to on_interrupt for its lifetime (when enabled).
 class InterruptGuard {
  public:
   explicit InterruptGuard(bool enabled) : enabled_(enabled) {
-    interrupt_received = 0;
-    if (enabled_) previous_ = std::signal(SIGINT, on_interrupt);
+    if (!enabled_) return;
+    const std::lock_guard<std::mutex> lock(interrupt_mutex);
+    if (running_guards++ == 0) {
+      interrupt_received.store(false, std::memory_order_relaxed);
+      handler_before = std::signal(SIGINT, on_interrupt);
+    }
   }
   ~InterruptGuard() {
-    if (enabled_) std::signal(SIGINT, previous_);
+    if (!enabled_) return;
+    const std::lock_guard<std::mutex> lock(interrupt_mutex);
+    if (--running_guards == 0) std::signal(SIGINT, handler_before);
   }
   InterruptGuard(const InterruptGuard&) = delete;
   InterruptGuard& operator=(const InterruptGuard&) = delete;
 
+  /// Whether SIGINT arrived while guards were running (never when not enabled).
+  bool received() const { return enabled_ && interrupt_received.load(std::memory_order_relaxed); }
+
  private:
   bool enabled_;
-  void (*previous_)(int) = SIG_DFL;
 };
 
 // Losses, errors and calibration get better as they fall; everything else as it rises.
@@ -233,9 +252,9 @@ History Trainer::fit(const data::TensorDataset& train, const data::TensorDataset
       for (size_t t = 0; t < tasks_.size(); ++t) loss_sums[t] += step.task_losses[t];
       ++batches;
       for (const auto& callback : callbacks_) callback->on_step_end(step);
-      if (stop_requested_ || interrupt_received) break;
+      if (stop_requested_ || interrupt_guard.received()) break;
     }
-    if (stop_requested_ || interrupt_received) {
+    if (stop_requested_ || interrupt_guard.received()) {
       history_.interrupted = true;  // a partial epoch is neither scored nor checkpointed
       break;
     }

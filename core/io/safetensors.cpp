@@ -7,6 +7,8 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <charconv>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -625,14 +627,58 @@ std::string make_header(const std::vector<std::pair<std::string, Tensor>>& named
   return text;
 }
 
+// The name of a temporary file of `target`: "<target>.tmp.<pid>.<n>". The writer's pid and a
+// counter make it unique across processes and concurrent saves, and let a later save tell
+// whether the writer is still alive (remove_stale_temporaries).
+constexpr std::string_view kTemporaryInfix = ".tmp.";
+
+// The writer's pid if `name` is the file name of one of the target's temporaries: `prefix`
+// (the target's file name and ".tmp."), then "<pid>.<n>" in decimal; otherwise 0.
+pid_t temporary_writer(std::string_view name, std::string_view prefix) {
+  if (!name.starts_with(prefix)) return 0;
+  name.remove_prefix(prefix.size());
+  const size_t dot = name.find('.');
+  if (dot == std::string_view::npos) return 0;
+  const auto decimal = [](std::string_view digits, auto& value) {
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    return !digits.empty() && error == std::errc() && end == digits.data() + digits.size();
+  };
+  uint64_t pid = 0, counter = 0;
+  if (!decimal(name.substr(0, dot), pid) || !decimal(name.substr(dot + 1), counter)) return 0;
+  // kill() reads 0 and negative pids as process groups: only a real pid may reach it.
+  return pid > 0 && pid <= uint64_t(std::numeric_limits<pid_t>::max()) ? pid_t(pid) : 0;
+}
+
+// A save killed mid-write (SIGKILL, out of memory, power loss) leaves its temporary file
+// beside the target, and nothing else ever removes it: each can be as large as a checkpoint.
+// Before writing, a save removes the temporaries of its own target whose writer process no
+// longer exists (kill(pid, 0) fails with ESRCH). A live writer's file is kept: EPERM means
+// the process exists under another user, and a file of this process may be a concurrent save.
+// Other targets' files never match the exact name. Failing to list or remove is not an error:
+// the save itself does not depend on it.
+void remove_stale_temporaries(const std::string& target) {
+  const std::filesystem::path target_path(target);
+  const std::string prefix = target_path.filename().string() + std::string(kTemporaryInfix);
+  std::filesystem::path folder = target_path.parent_path();
+  if (folder.empty()) folder = ".";
+  std::error_code error;
+  std::vector<std::filesystem::path> stale;
+  for (std::filesystem::directory_iterator entry(folder, error), end; !error && entry != end;
+       entry.increment(error)) {
+    const pid_t writer = temporary_writer(entry->path().filename().string(), prefix);
+    if (writer > 0 && ::kill(writer, 0) == -1 && errno == ESRCH) stale.push_back(entry->path());
+  }
+  for (const std::filesystem::path& path : stale) ::unlink(path.c_str());
+}
+
 // The temporary file a save writes first. Unless `keep()` is called after the rename, the
 // destructor closes and deletes it, so every failure path cleans up.
 class TemporaryFile {
  public:
   explicit TemporaryFile(const std::string& target) {
-    // pid and a counter make the name unique across processes and concurrent saves.
     static std::atomic<uint64_t> counter{0};
-    path_ = target + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    path_ = target + std::string(kTemporaryInfix) + std::to_string(::getpid()) + "." +
+            std::to_string(counter++);
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd_ < 0) fail_save(target, "cannot create '" + path_ + "': " + system_message(errno));
   }
@@ -700,6 +746,7 @@ void save_safetensors(const std::string& path,
   const std::string header = make_header(named_tensors, metadata);
   const uint64_t header_size = header.size();
 
+  remove_stale_temporaries(path);
   TemporaryFile file(path);
   write_all(path, file, &header_size, sizeof header_size);
   write_all(path, file, header.data(), header.size());

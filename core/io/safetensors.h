@@ -29,11 +29,14 @@ struct SafetensorsFile {
 /// Writes `named_tensors` as F32, in the given order, to `path`, with `metadata` as the
 /// header's "__metadata__" (omitted when empty).
 ///
-/// The write is atomic: the bytes go to a temporary file beside `path`, are flushed to disk,
-/// and only then renamed over `path`, so a failed or interrupted save leaves any previous
-/// file untouched. Throws Error (before touching the disk) for an empty, duplicate or
-/// "__metadata__" name, an undefined or non-CPU tensor, or a name or metadata string that
-/// is not valid UTF-8; and for any I/O failure, naming the path.
+/// The write is atomic: the bytes go to a temporary file beside `path`
+/// ("<path>.tmp.<pid>.<n>"), are flushed to disk, and only then renamed over `path`, so a
+/// failed or interrupted save leaves any previous file untouched. A save first removes the
+/// temporaries that earlier saves of the same `path` left when their process died (those
+/// whose pid no longer exists); a live writer's are kept. Throws Error (before touching the
+/// disk) for an empty, duplicate or "__metadata__" name, an undefined or non-CPU tensor, or
+/// a name or metadata string that is not valid UTF-8; and for any I/O failure, naming the
+/// path.
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, Tensor>>& named_tensors,
                       const std::map<std::string, std::string>& metadata = {});

@@ -1,0 +1,227 @@
+// Threads: forwards through one shared model, and independent training loops, run at once on
+// several threads and give exactly what one thread gives. This file is its own executable
+// (ember_thread_tests) so that a ThreadSanitizer build (`make tsan`) can build and run just
+// these; under it, a data race fails the run even when the values happen to come out right.
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <latch>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <ember/ember.h>
+#include <ember/train/trainer.h>
+
+using namespace ember;
+
+namespace {
+
+constexpr int kThreads = 8;
+
+// Runs body(t) on threads t = 0 .. count-1, released together so that their work overlaps.
+template <class Body>
+void run_together(int count, Body body) {
+  std::latch start(count);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < count; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      body(t);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+}
+
+std::vector<models::Task> two_tasks() {
+  return {models::regression("value"), models::multiclass("band", 3)};
+}
+
+models::MultiTaskNet make_net(float dropout) {
+  return models::MultiTaskNet({.inputs = 6,
+                               .hidden = {24, 16},
+                               .activation = "gelu",
+                               .dropout = dropout,
+                               .tasks = two_tasks()});
+}
+
+// Every output's values, one after another.
+std::vector<float> values_of(const std::vector<Tensor>& outputs) {
+  std::vector<float> values;
+  for (const Tensor& output : outputs) {
+    const std::vector<float> part = output.to_vector();
+    values.insert(values.end(), part.begin(), part.end());
+  }
+  return values;
+}
+
+// What one training run ends with: every step's loss and every parameter's values.
+struct RunResult {
+  std::vector<double> losses;
+  std::vector<std::vector<float>> weights;
+  bool operator==(const RunResult&) const = default;
+};
+
+// Stands in for whatever SIGINT handler a program had before training.
+extern "C" void program_handler(int) {}
+
+struct StepLog : train::Callback {
+  std::vector<double> losses;
+  void on_step_end(const train::StepResult& step) override { losses.push_back(step.loss); }
+};
+
+// A whole run from one seed: data, initialisation, dropout masks and shuffling all come from
+// this thread's generator.
+data::TensorDataset two_task_data() {
+  const Tensor x = randn({40, 6});
+  const Tensor value = matmul(x, tensor({1.f, -2.f, 0.5f, 0.f, 1.f, -1.f}));
+  std::vector<float> bands;
+  for (float v : value.to_vector()) bands.push_back(v < -1.f ? 0.f : (v < 1.f ? 1.f : 2.f));
+  return data::TensorDataset({x, value, tensor(bands, {40})});
+}
+
+RunResult train_from_seed(uint64_t seed) {
+  manual_seed(seed);
+  const data::TensorDataset train_set = two_task_data();
+  models::MultiTaskNet model = make_net(0.2f);
+  optim::Adam adam(model.parameters(), {.lr = 0.01});
+  train::Trainer trainer(model, two_tasks(), adam, {.epochs = 4, .batch_size = 8});
+  auto log = std::make_shared<StepLog>();
+  trainer.add_callback(log);
+  trainer.fit(train_set);
+  RunResult result{log->losses, {}};
+  for (const auto& [name, parameter] : model.named_parameters()) {
+    result.weights.push_back(parameter.to_vector());
+  }
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("eight threads running forwards through one model equal one thread bit for bit") {
+  manual_seed(0);
+  models::MultiTaskNet model = make_net(0.3f);
+  model.eval();  // dropout off: the same input gives the same output
+  std::vector<Tensor> inputs;
+  std::vector<std::vector<float>> expected;
+  for (int t = 0; t < kThreads; ++t) {
+    inputs.push_back(randn({16, 6}));
+    const NoGradGuard no_grad;
+    expected.push_back(values_of(model.forward(inputs.back())));
+  }
+  for (const bool grad_mode : {true, false}) {
+    INFO("grad mode " << (grad_mode ? "on" : "off"));
+    // Several rounds per thread, each recording (grad mode on) and then dropping a graph
+    // whose leaves are the shared parameters.
+    std::vector<int> equal(kThreads, 0), recorded(kThreads, 0);
+    run_together(kThreads, [&](int t) {
+      const GradModeGuard mode(grad_mode);
+      for (int round = 0; round < 100; ++round) {
+        const std::vector<Tensor> outputs = model.forward(inputs[t]);
+        equal[t] += values_of(outputs) == expected[t];
+        recorded[t] += outputs[0].grad_fn() != nullptr;
+      }
+    });
+    CHECK(equal == std::vector<int>(kThreads, 100));
+    CHECK(recorded == std::vector<int>(kThreads, grad_mode ? 100 : 0));
+  }
+}
+
+TEST_CASE("a shared model still trains after threads recorded graphs through it") {
+  // The threads' graphs shared the parameters' gradient accumulators; a backward afterwards
+  // must find them intact and give what a model no thread touched gives.
+  manual_seed(1);
+  nn::Linear shared(3, 2), untouched(3, 2);
+  untouched.load_state_dict(shared.state_dict());
+  const Tensor x = randn({5, 3});
+  run_together(kThreads, [&](int) {
+    for (int round = 0; round < 20; ++round) (void)shared.forward(x).sum();
+  });
+  shared.forward(x).sum().backward();
+  untouched.forward(x).sum().backward();
+  CHECK(shared.weight.grad().to_vector() == untouched.weight.grad().to_vector());
+  CHECK(shared.bias.grad().to_vector() == std::vector<float>{5.f, 5.f});
+}
+
+TEST_CASE("independent training runs on four threads each equal the same run alone") {
+  const std::vector<uint64_t> seeds = {11, 12, 13, 14};
+  std::vector<RunResult> alone;
+  for (const uint64_t seed : seeds) alone.push_back(train_from_seed(seed));
+  // Different seeds give different runs, so a thread drawing from another's stream shows.
+  REQUIRE(alone[0].losses != alone[1].losses);
+
+  std::vector<RunResult> together(seeds.size());
+  run_together(int(seeds.size()), [&](int t) { together[t] = train_from_seed(seeds[t]); });
+  for (size_t t = 0; t < seeds.size(); ++t) {
+    INFO("seed " << seeds[t]);
+    CHECK(together[t] == alone[t]);
+  }
+}
+
+TEST_CASE("threads that never call manual_seed draw different streams") {
+  std::vector<std::vector<float>> drawn(kThreads);
+  run_together(kThreads, [&](int t) { drawn[t] = rand({8}).to_vector(); });
+  for (int a = 0; a < kThreads; ++a) {
+    for (int b = a + 1; b < kThreads; ++b) CHECK(drawn[a] != drawn[b]);
+  }
+}
+
+TEST_CASE("manual_seed on one thread leaves another thread's stream alone") {
+  manual_seed(5);
+  const std::vector<float> expected = rand({6}).to_vector();
+  manual_seed(5);
+  const std::vector<float> first = rand({3}).to_vector();
+  std::thread other([] { manual_seed(99); });
+  other.join();
+  std::vector<float> drawn = first;
+  const std::vector<float> rest = rand({3}).to_vector();
+  drawn.insert(drawn.end(), rest.begin(), rest.end());
+  CHECK(drawn == expected);
+}
+
+TEST_CASE("Ctrl-C stops the trainers of every thread, and the last to stop restores the handler") {
+  std::signal(SIGINT, program_handler);
+  manual_seed(2);
+  const data::TensorDataset train_set = two_task_data();
+  // Thread 1 waits at its step 2 until thread 0, at its step 3, has raised SIGINT; thread 0
+  // raises only once thread 1 is there, so both fits are running when it arrives.
+  std::atomic<bool> waiting{false}, raised{false};
+  struct Interrupter : train::Callback {
+    int thread = 0;
+    std::atomic<bool>* other_waiting = nullptr;
+    std::atomic<bool>* signal_raised = nullptr;
+    void on_step_end(const train::StepResult& step) override {
+      if (thread == 0 && step.step == 3) {
+        while (!other_waiting->load()) std::this_thread::yield();
+        std::raise(SIGINT);
+        signal_raised->store(true);
+      }
+      if (thread == 1 && step.step == 2) {
+        other_waiting->store(true);
+        while (!signal_raised->load()) std::this_thread::yield();
+      }
+    }
+  };
+  std::vector<train::History> histories(2);
+  std::vector<size_t> steps(2);
+  run_together(2, [&](int t) {
+    models::MultiTaskNet model = make_net(0.f);
+    optim::SGD sgd(model.parameters(), {.lr = 0.01});
+    train::Trainer trainer(model, two_tasks(), sgd, {.epochs = 50, .batch_size = 4});
+    auto log = std::make_shared<StepLog>();
+    auto interrupter = std::make_shared<Interrupter>();
+    interrupter->thread = t;
+    interrupter->other_waiting = &waiting;
+    interrupter->signal_raised = &raised;
+    trainer.add_callback(interrupter);
+    trainer.add_callback(log);
+    histories[t] = trainer.fit(train_set);
+    steps[t] = log->losses.size();
+  });
+  CHECK(histories[0].interrupted);
+  CHECK(histories[1].interrupted);
+  CHECK(steps == std::vector<size_t>{3, 2});
+  CHECK(std::signal(SIGINT, SIG_DFL) == program_handler);
+}
