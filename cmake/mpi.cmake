@@ -14,7 +14,7 @@
 #                                    (cmake/install.cmake)
 #   EMBER_MPIEXEC_PREFLAGS           the launcher's flags for tests/: MPIEXEC_PREFLAGS, plus
 #                                    --oversubscribe (more processes than cores) where the
-#                                    launcher is Open MPI's
+#                                    launcher is Open MPI's (its mpiexec says "OpenRTE")
 # ember::ember itself never links MPI: without it, everything else builds and works alike.
 
 if(PROJECT_IS_TOP_LEVEL)
@@ -55,6 +55,6 @@ target_compile_options(ember_dist PRIVATE ${EMBER_COMPILE_OPTIONS})
 execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version OUTPUT_VARIABLE _ember_mpiexec_version
   ERROR_QUIET)
 set(EMBER_MPIEXEC_PREFLAGS ${MPIEXEC_PREFLAGS})
-if(_ember_mpiexec_version MATCHES "Open MPI")
+if(_ember_mpiexec_version MATCHES "Open MPI|OpenRTE")
   list(APPEND EMBER_MPIEXEC_PREFLAGS --oversubscribe)
 endif()

@@ -344,5 +344,6 @@ TEST_CASE("a History survives its trip through bytes, and garbled bytes are refu
                     Catch::Matchers::Contains("the bytes end early"));
   std::vector<std::byte> longer = bytes;
   longer.push_back(std::byte{0});
-  CHECK_THROWS_WITH(train::history_from_bytes(longer), Catch::Matchers::Contains("hold more than one History"));
+  CHECK_THROWS_WITH(train::history_from_bytes(longer),
+                    Catch::Matchers::Contains("hold more than one History"));
 }

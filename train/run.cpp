@@ -471,10 +471,8 @@ RunReport train_run(const RunOptions& options) {
         .method = ensemble_method(spec.method),
         .trainer = trainer_options,
         .optimizer = [&](std::vector<Tensor> params) { return make_optimizer(options, params); },
-        .prepare_run =
-            [&](const std::string& run, Trainer& trainer) {
-              prepare(trainer, fs::path(options.out_dir) / run);
-            },
+        .prepare_run = [&](const std::string& run,
+                           Trainer& trainer) { prepare(trainer, fs::path(options.out_dir) / run); },
         .group = options.group};
     const EnsembleHistory history =
         fit_ensemble(model.members, spec.tasks, ensemble_options, train_set, &validation_set);

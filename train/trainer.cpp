@@ -104,7 +104,8 @@ double parse_number(const std::string& path, const std::string& key, const std::
 class ByteWriter {
  public:
   template <class T>
-  requires std::is_trivially_copyable_v<T> void write(const T& value) {
+  requires std::is_trivially_copyable_v<T>
+  void write(const T& value) {
     const auto* first = reinterpret_cast<const std::byte*>(&value);
     bytes_.insert(bytes_.end(), first, first + sizeof(T));
   }

@@ -4,8 +4,8 @@
 // after the collectives of the case. The job fails if any process fails.
 
 #define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
 #include <mpi.h>
+#include <catch2/catch.hpp>
 
 #include <cstring>
 #include <optional>
@@ -24,7 +24,9 @@ namespace {
 
 dist::Communicator* world = nullptr;  // set by main()
 
-std::vector<models::Task> two_tasks() { return {models::regression("a"), models::multiclass("b", 3)}; }
+std::vector<models::Task> two_tasks() {
+  return {models::regression("a"), models::multiclass("b", 3)};
+}
 
 models::MultiTaskNetConfig network() {
   return {.inputs = 6, .hidden = {16, 8}, .tasks = two_tasks()};
@@ -34,8 +36,8 @@ models::MultiTaskNetConfig network() {
 data::TensorDataset make_data(int64_t rows, uint64_t seed) {
   manual_seed(seed);
   const Tensor x = randn({rows, 6});
-  const Tensor a = (narrow(x, 1, 0, 1) - 2.f * narrow(x, 1, 1, 1) + 0.1f * randn({rows, 1}))
-                       .reshape({-1});
+  const Tensor a =
+      (narrow(x, 1, 0, 1) - 2.f * narrow(x, 1, 1, 1) + 0.1f * randn({rows, 1})).reshape({-1});
   const Tensor b = max(narrow(x, 1, 2, 3), 1).indices;
   return data::TensorDataset({x, a, b});
 }
@@ -115,11 +117,12 @@ TEST_CASE("the sampler gives every row of an epoch to one process, in one proces
         expected.push_back(batch_rows);
       }
       for (int size = 1; size <= 5; ++size) {
-        INFO(rows << " rows, batches of " << batch_size << ", shuffle " << shuffle << ", "
-                  << size << " processes");
+        INFO(rows << " rows, batches of " << batch_size << ", shuffle " << shuffle << ", " << size
+                  << " processes");
         std::vector<std::vector<train::BatchShard>> shards;
         for (int rank = 0; rank < size; ++rank)
-          shards.push_back(dist::DistributedSampler(rows, batch_size, shuffle, rank, size).epoch(42));
+          shards.push_back(
+              dist::DistributedSampler(rows, batch_size, shuffle, rank, size).epoch(42));
         std::multiset<int64_t> seen;
         for (size_t b = 0; b < expected.size(); ++b) {
           std::vector<int64_t> joined;
@@ -166,14 +169,15 @@ TEST_CASE("all-reduce, broadcast and gather give every process what MPI promises
   std::vector<float> nothing;
   world->all_reduce_sum(std::span<float>(nothing));
 
-  std::vector<std::byte> bytes(rank == 0 ? 3 : 7 + rank, std::byte{static_cast<unsigned char>(rank)});
+  std::vector<std::byte> bytes(rank == 0 ? 3 : 7 + rank,
+                               std::byte{static_cast<unsigned char>(rank)});
   if (rank == 0) bytes = {std::byte{'a'}, std::byte{'b'}, std::byte{'c'}};
   world->broadcast(bytes);
   CHECK(bytes == std::vector<std::byte>{std::byte{'a'}, std::byte{'b'}, std::byte{'c'}});
 
   // Rank r sends r + 1 bytes of value r: lengths differ.
-  const std::vector<std::vector<std::byte>> gathered = world->gather(
-      std::vector<std::byte>(static_cast<size_t>(rank + 1), std::byte{static_cast<unsigned char>(rank)}));
+  const std::vector<std::vector<std::byte>> gathered = world->gather(std::vector<std::byte>(
+      static_cast<size_t>(rank + 1), std::byte{static_cast<unsigned char>(rank)}));
   if (rank != 0) {
     CHECK(gathered.empty());
   } else {
@@ -198,7 +202,8 @@ TEST_CASE("an MPI error code becomes an Error naming the call and the rank") {
   CHECK_THROWS_WITH(dist::Environment(argc, argv), Contains("MPI is already initialised"));
 }
 
-TEST_CASE("reduce_gradients sums weighted gradients in buckets and leaves unreached ones undefined") {
+TEST_CASE(
+    "reduce_gradients sums weighted gradients in buckets and leaves unreached ones undefined") {
   const int rank = world->rank(), size = world->size();
   const double total = size * (size + 1) / 2.0;
   const double weight = (rank + 1) / total;  // the shares of batches of 1, 2, ... rows
@@ -206,7 +211,8 @@ TEST_CASE("reduce_gradients sums weighted gradients in buckets and leaves unreac
   // a: every process has (r + 1) everywhere; b: rank 0 alone has 10; c: nobody.
   double sum_of_squares = 0;
   for (int r = 1; r <= size; ++r) sum_of_squares += static_cast<double>(r) * r;
-  for (const int64_t bucket_bytes : {int64_t{0}, int64_t{16}, dist::Communicator::kDefaultBucketBytes}) {
+  for (const int64_t bucket_bytes :
+       {int64_t{0}, int64_t{16}, dist::Communicator::kDefaultBucketBytes}) {
     INFO("bucket_bytes " << bucket_bytes);
     world->set_bucket_bytes(bucket_bytes);
     a.set_grad(full({3, 4}, static_cast<float>(rank + 1)));
@@ -309,7 +315,8 @@ TEST_CASE("data-parallel training refuses what would differ from one process") {
                     Contains("cannot train BatchNorm1d layers ('1')"));
 }
 
-TEST_CASE("ensemble-parallel training gathers on rank 0 the members one process trains, bit for bit") {
+TEST_CASE(
+    "ensemble-parallel training gathers on rank 0 the members one process trains, bit for bit") {
   const data::TensorDataset train_set = make_data(50, 12), validation = make_data(20, 13);
   for (const train::EnsembleMethod method :
        {train::EnsembleMethod::voting, train::EnsembleMethod::bagging}) {
