@@ -115,7 +115,8 @@ double data_parallel(dist::Communicator& world) {
         static_cast<long long>(kSteps));
     std::printf(
         "   %.3f s per epoch, %.3f s per step; per step %.1f ms in the gradient "
-        "all-reduce, %.2f ms in the loss and stop reductions\n",
+        "all-reduce and %.2f ms in the loss and stop reductions (each including the wait "
+        "for the slowest process)\n",
         per_epoch, per_epoch / kSteps, reduce_per_step * 1e3, small_per_step * 1e3);
   }
   return per_epoch / kSteps - reduce_per_step - small_per_step;
