@@ -139,6 +139,7 @@ void Communicator::set_bucket_bytes(int64_t bytes) {
 // bucket also carries one flag per parameter, 1 where this process has a gradient, so that a
 // parameter no process reached keeps an undefined gradient.
 void Communicator::reduce_gradients(const std::vector<Tensor>& parameters, double weight) {
+  if (size_ == 1 && weight == 1.0) return;  // the sum of one unweighted gradient is itself
   const auto scale = static_cast<float>(weight);
   std::vector<Tensor> sums(parameters.size());
   std::vector<float> flags(parameters.size(), 0.f);
