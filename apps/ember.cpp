@@ -15,7 +15,12 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
+
+#ifdef EMBER_WITH_MPI
+#include <ember/dist/communicator.h>
+#endif
 
 using namespace ember;
 
@@ -101,6 +106,23 @@ void write_predictions(std::ostream& out, const train::SavedModel& model,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Started by mpirun, every process runs this program: `train` spreads its work over them
+  // (train/run.h), rank 0 alone writes and prints, and the other commands run on rank 0.
+  train::ProcessGroup* processes = nullptr;
+#ifdef EMBER_WITH_MPI
+  std::optional<dist::Environment> mpi;
+  if (dist::launched_by_mpirun()) {
+    try {
+      mpi.emplace(argc, argv);
+    } catch (const std::exception& error) {
+      std::cerr << "ember: " << error.what() << '\n';
+      return 1;
+    }
+    processes = &mpi->world();
+  }
+#endif
+  const bool rank_zero = !processes || processes->rank() == 0;
+
   CLI::App app{"ember: train multi-task networks on CSV files, then predict and evaluate"};
   app.require_subcommand(1);
 
@@ -194,18 +216,22 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
+    if (!rank_zero) return error.get_exit_code() == 0 ? 0 : 2;
     if (error.get_exit_code() == 0) return app.exit(error);  // --help
     std::cerr << "ember: " << error.what() << " (see ember --help)\n";
     return 2;
   }
 
   try {
+    if (!*train_command && !rank_zero) return 0;
     if (*demo_command) return apps::run_demo(demo);
     if (*train_command) {
       for (const std::string& target : targets) run.targets.push_back(train::parse_target(target));
       run.scale = !no_scale;
       run.progress = !quiet && !print_json;
+      run.group = processes;
       const train::RunReport report = train::train_run(run);
+      if (!rank_zero) return 0;
       if (print_json) {
         std::cout << report.metrics_json << '\n';
       } else if (!quiet) {
@@ -244,6 +270,10 @@ int main(int argc, char** argv) {
       }
     }
   } catch (const std::exception& error) {
+#ifdef EMBER_WITH_MPI
+    // The other processes may be waiting for this one in a collective: end them all.
+    if (mpi && mpi->world().size() > 1) mpi->world().abort_job(error.what());
+#endif
     std::cerr << "ember: " << error.what() << '\n';
     return 1;
   }

@@ -10,6 +10,9 @@
 # and, when the CUDA kernels are built (cmake/cuda.cmake),
 #   lib/libember_cuda.a                    ember::cuda, <ember/kernels/cuda/gemm.h>
 #   lib/cmake/ember/emberCudaTargets.cmake find_package(ember COMPONENTS cuda) + ember::cuda
+# and, when dist/ is built (cmake/mpi.cmake),
+#   lib/libember_dist.a                    ember::dist, <ember/dist/...>
+#   lib/cmake/ember/emberDistTargets.cmake find_package(ember COMPONENTS dist) + ember::dist
 #
 # Only the public interface travels to consumers: the include directory, C++20 and, for a
 # static library, its link dependencies (OpenMP, zlib). Private flags (-O3, -march=native,
@@ -61,6 +64,11 @@ list(FILTER _ember_headers EXCLUDE REGEX "^(core/ops|kernels/cuda)/|^models/mult
 if(TARGET ember_cuda)
   list(APPEND _ember_headers kernels/cuda/gemm.h)
 endif()
+if(TARGET ember_dist)
+  file(GLOB _ember_dist_headers CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
+    ${PROJECT_SOURCE_DIR}/dist/*.h)
+  list(APPEND _ember_headers ${_ember_dist_headers})
+endif()
 file(GLOB _ember_top_headers CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
   ${PROJECT_SOURCE_DIR}/*.h)
 foreach(_header IN LISTS _ember_top_headers _ember_headers)
@@ -87,6 +95,18 @@ if(TARGET ember_cuda)
     DESTINATION ${EMBER_INSTALL_CMAKEDIR})
 endif()
 
+# ember::dist too: it links MPI, which the consumer's machine must have to use it, and
+# ember::ember must stay usable where MPI is absent.
+if(TARGET ember_dist)
+  install(TARGETS ember_dist EXPORT emberDistTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(EXPORT emberDistTargets
+    NAMESPACE ember::
+    FILE emberDistTargets.cmake
+    DESTINATION ${EMBER_INSTALL_CMAKEDIR})
+endif()
+
 # A static library carries its private link dependencies into the consumer's link line
 # ($<LINK_ONLY:OpenMP::OpenMP_CXX>), so the consumer must be able to resolve that target.
 set(EMBER_CONFIG_DEPENDENCIES "")
@@ -100,6 +120,8 @@ file(CONFIGURE OUTPUT ${PROJECT_BINARY_DIR}/cmake/emberConfig.cmake @ONLY CONTEN
 # ember @PROJECT_VERSION@: find_package(ember CONFIG REQUIRED), then link ember::ember.
 # With the CUDA kernels: find_package(ember CONFIG REQUIRED COMPONENTS cuda), then link
 # ember::cuda (defined whenever this install has it and the CUDA toolkit is found).
+# With dist/: find_package(ember CONFIG REQUIRED COMPONENTS dist), then link ember::dist
+# (defined whenever this install has it and MPI is found).
 include(CMakeFindDependencyMacro)
 @EMBER_CONFIG_DEPENDENCIES@
 include("${CMAKE_CURRENT_LIST_DIR}/emberTargets.cmake")
@@ -114,13 +136,37 @@ if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/emberCudaTargets.cmake")
   endif()
   set(_ember_cuda_missing "the CUDA toolkit (cudart, cuBLAS) was not found")
 endif()
+# ember::dist (a static library) links MPI's C API, MPI::MPI_CXX without the C++ bindings as
+# ember was built, so the consumer must find MPI for its link line. Asked for, the component
+# needs it (find_dependency); otherwise ember::dist is defined where MPI is found, and
+# ember::ember alone where it is not.
+set(ember_dist_FOUND FALSE)
+set(_ember_dist_missing "this ember was installed without dist/ (built without MPI)")
+if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/emberDistTargets.cmake")
+  if(NOT DEFINED MPI_CXX_SKIP_MPICXX)
+    set(MPI_CXX_SKIP_MPICXX ON)
+  endif()
+  if(ember_FIND_REQUIRED_dist)
+    find_dependency(MPI COMPONENTS CXX)
+  else()
+    find_package(MPI QUIET COMPONENTS CXX)
+  endif()
+  if(MPI_CXX_FOUND)
+    include("${CMAKE_CURRENT_LIST_DIR}/emberDistTargets.cmake")
+    set(ember_dist_FOUND TRUE)
+  endif()
+  set(_ember_dist_missing "MPI was not found (Debian: libopenmpi-dev)")
+endif()
 foreach(_ember_component IN LISTS ember_FIND_COMPONENTS)
-  if(NOT _ember_component STREQUAL "cuda")
+  if(NOT _ember_component MATCHES "^(cuda|dist)$")
     set(ember_FOUND FALSE)
-    set(ember_NOT_FOUND_MESSAGE "unknown component '${_ember_component}' (ember has: cuda)")
+    set(ember_NOT_FOUND_MESSAGE "unknown component '${_ember_component}' (ember has: cuda, dist)")
   elseif(ember_FIND_REQUIRED_cuda AND NOT ember_cuda_FOUND)
     set(ember_FOUND FALSE)
     set(ember_NOT_FOUND_MESSAGE "component 'cuda' is not available: ${_ember_cuda_missing}")
+  elseif(ember_FIND_REQUIRED_dist AND NOT ember_dist_FOUND)
+    set(ember_FOUND FALSE)
+    set(ember_NOT_FOUND_MESSAGE "component 'dist' is not available: ${_ember_dist_missing}")
   endif()
 endforeach()
 ]])

@@ -323,3 +323,27 @@ TEST_CASE("the progress bar formats durations and stays silent off a terminal") 
   CHECK_THROWS_WITH(train::ProgressBar(2, 0),
                     "ProgressBar: needs epochs >= 0 and batches_per_epoch >= 1, got 2 and 0");
 }
+
+TEST_CASE("a History survives its trip through bytes, and garbled bytes are refused") {
+  train::History history;
+  history.epochs.push_back({0, {{"train/loss", 1.5}, {"val/b/accuracy", 0.25}}, true, 0.125});
+  history.epochs.push_back({1, {{"train/loss", 1.25}}, false, 0.5});
+  history.best_epoch = 0;
+  history.best_value = 1.5;
+  history.stopped_early = true;
+  const std::vector<std::byte> bytes = train::to_bytes(history);
+  const train::History back = train::history_from_bytes(bytes);
+  REQUIRE(back.epochs.size() == 2);
+  CHECK(back.epochs[0].metrics == history.epochs[0].metrics);
+  CHECK(back.epochs[1].seconds == 0.5);
+  CHECK(back.epochs[0].improved);
+  CHECK(back.best_value == 1.5);
+  CHECK(back.stopped_early);
+  CHECK_FALSE(back.interrupted);
+  CHECK_THROWS_WITH(train::history_from_bytes(std::span(bytes).first(bytes.size() - 1)),
+                    Catch::Matchers::Contains("the bytes end early"));
+  std::vector<std::byte> longer = bytes;
+  longer.push_back(std::byte{0});
+  CHECK_THROWS_WITH(train::history_from_bytes(longer),
+                    Catch::Matchers::Contains("hold more than one History"));
+}

@@ -8,8 +8,10 @@
 #include <ember/optim/sgd.h>
 #include <ember/train/ensemble.h>
 
+#include <cstring>
 #include <optional>
 #include <random>
+#include <span>
 
 namespace ember::train {
 
@@ -118,6 +120,56 @@ class StepScheduler : public Callback {
   std::vector<double>& learning_rates_;
 };
 
+void append_bytes(std::vector<std::byte>& bytes, const void* data, size_t length) {
+  const auto* first = static_cast<const std::byte*>(data);
+  bytes.insert(bytes.end(), first, first + length);
+}
+
+// Ensemble-parallel's last step: every process sends rank 0 its members (k ≡ rank mod size),
+// each as k, its History's length and bytes, and its state's floats in state_dict order; rank
+// 0 puts them in place. Weights travel as the floats they are, so the gathered ensemble is
+// bit for bit the one a single process trains.
+void gather_members(models::Ensemble& ensemble, ProcessGroup& group, EnsembleHistory& history) {
+  std::vector<std::byte> bytes;
+  for (int64_t k = group.rank(); k < ensemble.size(); k += group.size()) {
+    const std::vector<std::byte> run = to_bytes(history.runs[static_cast<size_t>(k)]);
+    const uint64_t header[2] = {static_cast<uint64_t>(k), run.size()};
+    append_bytes(bytes, header, sizeof header);
+    bytes.insert(bytes.end(), run.begin(), run.end());
+    for (const auto& [name, tensor] : ensemble.member(k).state_dict())
+      append_bytes(bytes, tensor.data(), static_cast<size_t>(tensor.numel()) * sizeof(float));
+  }
+  const std::vector<std::vector<std::byte>> gathered = group.gather(bytes);
+  const NoGradGuard no_grad;
+  for (size_t r = 1; r < gathered.size(); ++r) {
+    std::span<const std::byte> rest(gathered[r]);
+    const auto take = [&](size_t length) {
+      if (length > rest.size()) {
+        throw Error("fit_ensemble: rank " + std::to_string(r) + " sent fewer bytes than its " +
+                    "members need; every process must build the same ensemble");
+      }
+      const std::span<const std::byte> taken = rest.first(length);
+      rest = rest.subspan(length);
+      return taken;
+    };
+    while (!rest.empty()) {
+      uint64_t header[2];
+      std::memcpy(header, take(sizeof header).data(), sizeof header);
+      const auto k = static_cast<int64_t>(header[0]);
+      if (k < 0 || k >= ensemble.size() || k % group.size() != static_cast<int64_t>(r)) {
+        throw Error("fit_ensemble: rank " + std::to_string(r) + " sent member " +
+                    std::to_string(header[0]) + ", which is not one of its members");
+      }
+      history.runs[static_cast<size_t>(k)] = history_from_bytes(take(header[1]));
+      for (const auto& [name, tensor] : ensemble.member(k).state_dict()) {
+        Tensor target = tensor;
+        const size_t length = static_cast<size_t>(tensor.numel()) * sizeof(float);
+        std::memcpy(target.mutable_data(), take(length).data(), length);
+      }
+    }
+  }
+}
+
 // Voting, bagging and deep ensembles: member k trains alone after manual_seed(seed_k).
 // Voting is the baseline of every ensemble study; bagging is Breiman (1996), "Bagging
 // predictors"; deep ensembles are Lakshminarayanan et al. (2017), "Simple and scalable
@@ -133,7 +185,10 @@ void fit_independent(models::Ensemble& ensemble, const std::vector<models::Task>
     epsilon =
         static_cast<float>(options.adversarial_epsilon) * (max(x, 0).values - min(x, 0).values);
   }
-  for (int64_t k = 0; k < ensemble.size(); ++k) {
+  const int64_t ranks = options.group ? options.group->size() : 1;
+  const int64_t rank = options.group ? options.group->rank() : 0;
+  history.runs.resize(static_cast<size_t>(ensemble.size()));
+  for (int64_t k = rank; k < ensemble.size(); k += ranks) {
     const uint64_t seed = history.seeds[static_cast<size_t>(k)];
     manual_seed(seed);
     const data::TensorDataset member_train =
@@ -147,8 +202,9 @@ void fit_independent(models::Ensemble& ensemble, const std::vector<models::Task>
                     options_for_run(options.trainer, run));
     if (epsilon.defined()) trainer.set_batch_loss(adversarial_loss(ensemble, k, tasks, epsilon));
     if (options.prepare_run) options.prepare_run(run, trainer);
-    history.runs.push_back(trainer.fit(member_train, validation));
+    history.runs[static_cast<size_t>(k)] = trainer.fit(member_train, validation);
   }
+  if (options.group) gather_members(ensemble, *options.group, history);
 }
 
 // Fusion (torchensemble's FusionRegressor/FusionClassifier): the loss is computed once, on the
@@ -166,6 +222,7 @@ void fit_fusion(models::Ensemble& ensemble, const std::vector<models::Task>& tas
       make_optimizer(options, ensemble.parameters());
   Trainer trainer(ensemble, mean_forward, tasks, *optimizer,
                   options_for_run(options.trainer, "fusion"));
+  trainer.set_process_group(options.group);
   if (options.prepare_run) options.prepare_run("fusion", trainer);
   history.runs.push_back(trainer.fit(train, validation));
 }
@@ -209,6 +266,7 @@ void fit_snapshot(models::Ensemble& ensemble, const std::vector<models::Task>& t
     Trainer trainer(ensemble.member(network), member_forward(ensemble, network), tasks, *optimizer,
                     cycle_options);
     trainer.add_callback(stepper);
+    trainer.set_process_group(options.group);
     if (options.prepare_run) options.prepare_run(run, trainer);
     history.runs.push_back(trainer.fit(train, validation));
     if (history.runs.back().interrupted) break;
@@ -264,6 +322,7 @@ void fit_boosting(models::Ensemble& ensemble, const std::vector<models::Task>& t
     const std::string run = "member_" + std::to_string(k);
     Trainer trainer(ensemble.member(k), member_forward(ensemble, k), tasks, *optimizer,
                     options_for_run(options.trainer, run));
+    trainer.set_process_group(options.group);
     if (options.prepare_run) options.prepare_run(run, trainer);
     history.runs.push_back(
         trainer.fit(stage_train, stage_validation ? &*stage_validation : nullptr));

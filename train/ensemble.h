@@ -71,6 +71,15 @@ struct EnsembleOptions {
   /// Called with each run's Trainer before it trains, and the run's name ("member_<k>",
   /// "fusion" or "cycle_<m>", as its checkpoint folder), e.g. to add callbacks or resume.
   std::function<void(const std::string& run, Trainer& trainer)> prepare_run{};
+
+  /// Processes to spread the training over (train/process_group.h; null: this one alone).
+  /// voting, bagging and deep_ensemble train member k on rank k mod size, alone as in one
+  /// process, then gather every member's weights and run history on rank 0 (elsewhere the
+  /// members trained on other ranks keep their initial weights and empty histories, and
+  /// prepare_run is called for this rank's runs only). fusion, snapshot and
+  /// gradient_boosting train their one model at a time data-parallel
+  /// (Trainer::set_process_group). Every process must call fit_ensemble alike.
+  ProcessGroup* group = nullptr;
 };
 
 /// What fit_ensemble did.

@@ -435,23 +435,28 @@ RunReport train_run(const RunOptions& options) {
   const data::TensorDataset train_set = scaled(train_part),
                             validation_set = scaled(validation_part);
 
-  fs::create_directories(options.out_dir);
+  const bool rank_zero = !options.group || options.group->rank() == 0;
+  std::error_code folder_error;  // another process may be creating it at the same time
+  fs::create_directories(options.out_dir, folder_error);
+  if (!fs::is_directory(options.out_dir))
+    throw Error("cannot create the run folder " + options.out_dir + ": " + folder_error.message());
   const TrainerOptions trainer_options{
       .epochs = options.epochs,
       .batch_size = options.batch_size,
       .patience = options.patience,
       .checkpoint_dir = (fs::path(options.out_dir) / "checkpoint").string()};
   const int64_t batches = (train_set.size() + options.batch_size - 1) / options.batch_size;
-  // Logs (and resumes) one Trainer's run into `dir`.
+  // Logs (and resumes) one Trainer's run into `dir`. A data-parallel run is logged by rank
+  // 0; an ensemble-parallel member's by the rank that trains it.
   const auto prepare = [&](Trainer& trainer, const fs::path& dir) {
     const fs::path checkpoint = trainer.options().checkpoint_dir;
-    if (options.resume && (fs::exists(checkpoint) || fs::exists(checkpoint.string() + ".old"))) {
-      trainer.resume();
-      trainer.add_callback(std::make_shared<RunLogger>(dir.string(), trainer.epochs_done()));
-    } else {
-      trainer.add_callback(std::make_shared<RunLogger>(dir.string()));
-    }
-    if (options.progress)
+    const bool resume =
+        options.resume && (fs::exists(checkpoint) || fs::exists(checkpoint.string() + ".old"));
+    if (resume) trainer.resume();
+    if (trainer.process_group() && trainer.process_group()->rank() != 0) return;
+    trainer.add_callback(resume ? std::make_shared<RunLogger>(dir.string(), trainer.epochs_done())
+                                : std::make_shared<RunLogger>(dir.string()));
+    if (options.progress && rank_zero)
       trainer.add_callback(std::make_shared<ProgressBar>(options.epochs, batches));
   };
 
@@ -466,10 +471,9 @@ RunReport train_run(const RunOptions& options) {
         .method = ensemble_method(spec.method),
         .trainer = trainer_options,
         .optimizer = [&](std::vector<Tensor> params) { return make_optimizer(options, params); },
-        .prepare_run =
-            [&](const std::string& run, Trainer& trainer) {
-              prepare(trainer, fs::path(options.out_dir) / run);
-            }};
+        .prepare_run = [&](const std::string& run,
+                           Trainer& trainer) { prepare(trainer, fs::path(options.out_dir) / run); },
+        .group = options.group};
     const EnsembleHistory history =
         fit_ensemble(model.members, spec.tasks, ensemble_options, train_set, &validation_set);
     runs = history.runs;
@@ -484,6 +488,7 @@ RunReport train_run(const RunOptions& options) {
         network, [&](const Tensor& x) { return model.members.member_outputs(0, x); }, spec.tasks,
         *optimizer, trainer_options);
     trainer.set_balancer(balancer.get());
+    trainer.set_process_group(options.group);
     prepare(trainer, options.out_dir);
     runs.push_back(trainer.fit(train_set, &validation_set));
     report.epochs = trainer.epochs_done();
@@ -497,6 +502,7 @@ RunReport train_run(const RunOptions& options) {
   }
   if (ensemble) report.epochs = epochs;
   report.seconds_per_epoch = epochs > 0 ? seconds / static_cast<double>(epochs) : 0;
+  if (!rank_zero) return report;  // rank 0 holds the whole model and writes the results
 
   const std::vector<TaskPrediction> predictions = predict(model, test[0]);
   for (size_t t = 0; t < table.tasks.size(); ++t) {

@@ -54,6 +54,14 @@ struct RunOptions {
   // output
   std::string out_dir{};  // the run folder (created)
   bool progress = true;
+  /// Processes to spread the training over (train/process_group.h; null: this one alone).
+  /// Every process calls train_run with the same options. One network, fusion, snapshot and
+  /// gradient boosting train data-parallel (Trainer::set_process_group); voting, bagging and
+  /// deep-ensemble members ensemble-parallel, member k on rank k mod size
+  /// (EnsembleOptions::group). Rank 0 writes the run folder (a member's metrics and
+  /// checkpoint are written by the rank that trains it), shows progress and gets the whole
+  /// report; elsewhere the report holds this call's training history and epochs only.
+  ProcessGroup* group = nullptr;
 };
 
 /// Metric name -> value, per task name.

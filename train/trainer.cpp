@@ -3,6 +3,7 @@
 #include <ember/core/ops.h>
 #include <ember/core/random.h>
 #include <ember/error.h>
+#include <ember/nn/normalization.h>
 #include <ember/optim/checkpoint.h>
 #include <ember/optim/clip_grad.h>
 #include <ember/train/metrics.h>
@@ -13,8 +14,10 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <type_traits>
 
 namespace ember::train {
 
@@ -115,7 +118,191 @@ double parse_number(const std::string& path, const std::string& key, const std::
   return value;
 }
 
+// Bytes for ProcessGroup messages: fixed-size values as they lie in memory (every process of
+// a group runs the same build on the same kind of machine), strings and lists length first.
+class ByteWriter {
+ public:
+  template <class T>
+  requires std::is_trivially_copyable_v<T>
+  void write(const T& value) {
+    const auto* first = reinterpret_cast<const std::byte*>(&value);
+    bytes_.insert(bytes_.end(), first, first + sizeof(T));
+  }
+  void write(const std::string& text) {
+    write(static_cast<uint64_t>(text.size()));
+    const auto* first = reinterpret_cast<const std::byte*>(text.data());
+    bytes_.insert(bytes_.end(), first, first + text.size());
+  }
+  void write(const std::map<std::string, double>& values) {
+    write(static_cast<uint64_t>(values.size()));
+    for (const auto& [name, value] : values) {
+      write(name);
+      write(value);
+    }
+  }
+  std::vector<std::byte>& bytes() { return bytes_; }
+
+ private:
+  std::vector<std::byte> bytes_;
+};
+
+class ByteReader {
+ public:
+  explicit ByteReader(std::span<const std::byte> bytes) : bytes_(bytes) {}
+  template <class T>
+  requires std::is_trivially_copyable_v<T> T read() {
+    T value;
+    std::memcpy(&value, take(sizeof(T)), sizeof(T));
+    return value;
+  }
+  std::string read_string() {
+    const auto length = read<uint64_t>();
+    const std::byte* first = take(length);
+    return std::string(reinterpret_cast<const char*>(first), length);
+  }
+  std::map<std::string, double> read_metrics() {
+    std::map<std::string, double> values;
+    for (auto count = read<uint64_t>(); count > 0; --count) {
+      std::string name = read_string();
+      values[name] = read<double>();
+    }
+    return values;
+  }
+  bool done() const { return offset_ == bytes_.size(); }
+
+ private:
+  const std::byte* take(uint64_t length) {
+    if (length > bytes_.size() - offset_) {
+      throw Error("history_from_bytes: the bytes end early (" + std::to_string(bytes_.size()) +
+                  " bytes, reading " + std::to_string(length) + " at offset " +
+                  std::to_string(offset_) + ")");
+    }
+    const std::byte* first = bytes_.data() + offset_;
+    offset_ += length;
+    return first;
+  }
+  std::span<const std::byte> bytes_;
+  size_t offset_ = 0;
+};
+
+// The balancers whose update is Σ_t w_t ∇L_t (plus terms that do not depend on the batch)
+// with weights equal on every process: the per-process gradients, weighted by shard size,
+// then sum to the gradient of the whole batch. The others (GradNorm, FAMO, the Jacobian
+// aggregators) are non-linear in the per-batch gradients or losses.
+bool sums_across_processes(const models::mtl::Balancer& balancer) {
+  const std::string name = balancer.name();
+  return name == "equal" || name == "uncertainty" || name == "dwa";
+}
+
+// The name of the first BatchNorm1d in `module` (searched depth first), or "" if none.
+std::string batch_norm_in(const nn::Module& module, const std::string& name) {
+  if (dynamic_cast<const nn::BatchNorm1d*>(&module)) return name.empty() ? "(the model)" : name;
+  for (const auto& [child_name, child] : module.named_children()) {
+    const std::string found =
+        batch_norm_in(*child, name.empty() ? child_name : name + "." + child_name);
+    if (!found.empty()) return found;
+  }
+  return "";
+}
+
+// Rank 0's values of `tensors` on every process of `group`.
+void broadcast_tensors(ProcessGroup& group, const std::vector<Tensor>& tensors) {
+  size_t values = 0;
+  for (const Tensor& tensor : tensors) values += static_cast<size_t>(tensor.numel());
+  std::vector<std::byte> bytes;
+  if (group.rank() == 0) {
+    bytes.reserve(values * sizeof(float));
+    for (const Tensor& tensor : tensors) {
+      const auto* first = reinterpret_cast<const std::byte*>(tensor.data());
+      bytes.insert(bytes.end(), first, first + tensor.numel() * sizeof(float));
+    }
+  }
+  group.broadcast(bytes);
+  if (bytes.size() != values * sizeof(float)) {
+    throw Error("Trainer::fit: rank 0's model has " + std::to_string(bytes.size() / sizeof(float)) +
+                " values, rank " + std::to_string(group.rank()) + "'s " + std::to_string(values) +
+                "; every process must build the same model");
+  }
+  const NoGradGuard no_grad;
+  const std::byte* next = bytes.data();
+  for (const Tensor& tensor : tensors) {
+    Tensor target = tensor;
+    const size_t length = static_cast<size_t>(tensor.numel()) * sizeof(float);
+    std::memcpy(target.mutable_data(), next, length);
+    next += length;
+  }
+}
+
+uint64_t broadcast_seed(ProcessGroup& group, uint64_t seed) {
+  std::vector<std::byte> bytes(sizeof seed);
+  std::memcpy(bytes.data(), &seed, sizeof seed);
+  group.broadcast(bytes);
+  std::memcpy(&seed, bytes.data(), sizeof seed);
+  return seed;
+}
+
+std::map<std::string, double> broadcast_metrics(ProcessGroup& group,
+                                                const std::map<std::string, double>& metrics) {
+  ByteWriter writer;
+  if (group.rank() == 0) writer.write(metrics);
+  group.broadcast(writer.bytes());
+  return ByteReader(writer.bytes()).read_metrics();
+}
+
+// Whether any process of `group` has `flag` set.
+bool any_process(ProcessGroup& group, bool flag) {
+  double count = flag ? 1.0 : 0.0;
+  group.all_reduce_sum(std::span<double>(&count, 1));
+  return count > 0;
+}
+
+data::TensorDataset rows_of(const data::TensorDataset& dataset, const std::vector<int64_t>& rows) {
+  const Tensor index =
+      tensor(std::vector<float>(rows.begin(), rows.end()), {static_cast<int64_t>(rows.size())});
+  std::vector<Tensor> selected;
+  for (const Tensor& tensor : dataset.tensors()) selected.push_back(index_select(tensor, 0, index));
+  return data::TensorDataset(selected);
+}
+
 }  // namespace
+
+std::vector<std::byte> to_bytes(const History& history) {
+  ByteWriter writer;
+  writer.write(static_cast<uint64_t>(history.epochs.size()));
+  for (const EpochResult& epoch : history.epochs) {
+    writer.write(epoch.epoch);
+    writer.write(epoch.metrics);
+    writer.write(static_cast<uint8_t>(epoch.improved));
+    writer.write(epoch.seconds);
+  }
+  writer.write(history.best_epoch);
+  writer.write(history.best_value);
+  writer.write(static_cast<uint8_t>(history.stopped_early));
+  writer.write(static_cast<uint8_t>(history.interrupted));
+  return std::move(writer.bytes());
+}
+
+History history_from_bytes(std::span<const std::byte> bytes) {
+  ByteReader reader(bytes);
+  History history;
+  for (auto count = reader.read<uint64_t>(); count > 0; --count) {
+    EpochResult epoch;
+    epoch.epoch = reader.read<int64_t>();
+    epoch.metrics = reader.read_metrics();
+    epoch.improved = reader.read<uint8_t>() != 0;
+    epoch.seconds = reader.read<double>();
+    history.epochs.push_back(std::move(epoch));
+  }
+  history.best_epoch = reader.read<int64_t>();
+  history.best_value = reader.read<double>();
+  history.stopped_early = reader.read<uint8_t>() != 0;
+  history.interrupted = reader.read<uint8_t>() != 0;
+  if (!reader.done()) {
+    throw Error("history_from_bytes: " + std::to_string(bytes.size()) +
+                " bytes hold more than one History");
+  }
+  return history;
+}
 
 Trainer::Trainer(nn::Module& model, Forward forward, std::vector<Task> tasks,
                  optim::Optimizer& optimizer, TrainerOptions options)
@@ -177,11 +364,18 @@ std::vector<Tensor> Trainer::batch_losses(const std::vector<Tensor>& batch) cons
   return losses;
 }
 
-StepResult Trainer::train_step(const std::vector<Tensor>& batch, int64_t epoch) {
-  const std::vector<Tensor> losses = batch_losses(batch);
+// With a process group, `batch` is this process's shard of the batch (empty when the batch
+// has fewer rows than there are processes) and `share` its fraction of the batch's rows.
+// Task losses are means over rows, so the batch's loss and gradient are the shares' weighted
+// sums: L = Σ_r share_r · L_r, and likewise ∇L.
+StepResult Trainer::train_step(const std::vector<Tensor>& batch, int64_t epoch, double share) {
+  const std::vector<Tensor> losses = batch.empty() ? std::vector<Tensor>{} : batch_losses(batch);
   StepResult result{epoch, step_ + 1, 0.0, {}};
+  for (size_t t = 0; t < tasks_.size(); ++t)
+    result.task_losses.push_back(losses.empty() ? 0.0 : losses[t].item() * share);
+  if (group_) group_->all_reduce_sum(result.task_losses);
   for (size_t t = 0; t < tasks_.size(); ++t) {
-    const double value = losses[t].item();
+    const double value = result.task_losses[t];
     if (!std::isfinite(value)) {
       throw Error("Trainer::fit: the loss of task '" + tasks_[t].name + "' is " +
                   (std::isnan(value) ? "NaN" : "infinite") + " at epoch " +
@@ -189,16 +383,23 @@ StepResult Trainer::train_step(const std::vector<Tensor>& batch, int64_t epoch) 
                   "; training stopped, the last checkpoint (epoch " + std::to_string(epoch_) +
                   ") is kept");
     }
-    result.task_losses.push_back(value);
     result.loss += value;
   }
   optimizer_.zero_grad();
-  if (balancer_) {
+  if (balancer_ && !losses.empty()) {
     balancer_->backward(losses);
-  } else {
+  } else if (!losses.empty()) {
     Tensor total = losses[0];
     for (size_t t = 1; t < losses.size(); ++t) total = total + losses[t];
     total.backward();
+  }
+  if (group_) {
+    std::vector<Tensor> parameters;
+    for (size_t g = 0; g < optimizer_.num_param_groups(); ++g) {
+      const std::vector<Tensor>& group = optimizer_.params(g);
+      parameters.insert(parameters.end(), group.begin(), group.end());
+    }
+    group_->reduce_gradients(parameters, share);
   }
   if (options_.clip_grad_norm > 0)
     optim::clip_grad_norm_(model_.parameters(), options_.clip_grad_norm);
@@ -213,6 +414,22 @@ StepResult Trainer::train_step(const std::vector<Tensor>& batch, int64_t epoch) 
   }
   ++step_;
   return result;
+}
+
+void Trainer::check_data_parallel() const {
+  const std::string processes = std::to_string(group_->size()) + " processes";
+  if (balancer_ && !sums_across_processes(*balancer_)) {
+    throw Error("Trainer::fit: data-parallel training over " + processes +
+                " sums the processes' gradients, which gives the whole batch's update only for "
+                "balancers linear in the task losses (equal, uncertainty, dwa); '" +
+                balancer_->name() + "' is not");
+  }
+  if (const std::string name = batch_norm_in(model_, ""); !name.empty()) {
+    throw Error("Trainer::fit: data-parallel training over " + processes +
+                " cannot train BatchNorm1d layers ('" + name +
+                "'): each process would normalise its shard by the shard's own statistics, "
+                "not the batch's");
+  }
 }
 
 bool Trainer::improves(double value) const {
@@ -236,6 +453,16 @@ History Trainer::fit(const data::TensorDataset& train, const data::TensorDataset
   history_.stopped_early = history_.interrupted = false;
   stop_requested_ = false;
 
+  if (group_ && group_->size() > 1) check_data_parallel();
+  if (group_) {
+    std::vector<Tensor> state;
+    for (const auto& [name, tensor] : model_.state_dict()) state.push_back(tensor);
+    if (balancer_) {
+      for (const auto& [name, tensor] : balancer_->state_dict()) state.push_back(tensor);
+    }
+    broadcast_tensors(*group_, state);
+  }
+
   while (epoch_ < options_.epochs) {
     if (options_.patience > 0 && bad_epochs_ >= options_.patience) {
       history_.stopped_early = true;  // a resumed run that had already stopped
@@ -243,18 +470,39 @@ History Trainer::fit(const data::TensorDataset& train, const data::TensorDataset
     }
     const auto start = std::chrono::steady_clock::now();
     model_.train();
-    data::DataLoader loader(train, options_.batch_size, options_.shuffle, /*drop_last=*/false,
-                            options_.shuffle ? next_seed() : 0);
     std::vector<double> loss_sums(tasks_.size(), 0.0);
     int64_t batches = 0;
-    for (const std::vector<Tensor>& batch : loader) {
-      const StepResult step = train_step(batch, epoch_);
+    bool stopped = false;
+    // After each step: sums the losses, calls back, and says whether to go on (a stop asked
+    // for on any process stops every process after the same step).
+    const auto end_step = [&](const StepResult& step) {
       for (size_t t = 0; t < tasks_.size(); ++t) loss_sums[t] += step.task_losses[t];
       ++batches;
       for (const auto& callback : callbacks_) callback->on_step_end(step);
-      if (stop_requested_ || interrupt_guard.received()) break;
+      const bool stop = stop_requested_ || interrupt_guard.received();
+      stopped = group_ ? any_process(*group_, stop) : stop;
+      return !stopped;
+    };
+    uint64_t seed = options_.shuffle ? next_seed() : 0;
+    if (group_) {
+      // Rank 0's seed: dropout may have drawn different numbers of values on each process.
+      seed = broadcast_seed(*group_, seed);
+      for (const BatchShard& shard :
+           group_->epoch(train.size(), options_.batch_size, options_.shuffle, seed)) {
+        const double share =
+            static_cast<double>(shard.rows.size()) / static_cast<double>(shard.batch_rows);
+        const std::vector<Tensor> batch =
+            shard.rows.empty() ? std::vector<Tensor>{} : rows_of(train, shard.rows).tensors();
+        if (!end_step(train_step(batch, epoch_, share))) break;
+      }
+    } else {
+      data::DataLoader loader(train, options_.batch_size, options_.shuffle, /*drop_last=*/false,
+                              seed);
+      for (const std::vector<Tensor>& batch : loader) {
+        if (!end_step(train_step(batch, epoch_, 1.0))) break;
+      }
     }
-    if (stop_requested_ || interrupt_guard.received()) {
+    if (stopped) {
       history_.interrupted = true;  // a partial epoch is neither scored nor checkpointed
       break;
     }
@@ -276,7 +524,12 @@ History Trainer::fit(const data::TensorDataset& train, const data::TensorDataset
       for (size_t t = 0; t < weights.size() && weights.size() == tasks_.size(); ++t)
         result.metrics["train/" + tasks_[t].name + "/weight"] = weights[t];
     }
-    if (validation) result.metrics.merge(evaluate(*validation, "val"));
+    if (validation) {
+      // Every process holds the same weights: rank 0 scores them, the others take its metrics.
+      std::map<std::string, double> scores;
+      if (on_rank_zero()) scores = evaluate(*validation, "val");
+      result.metrics.merge(group_ ? broadcast_metrics(*group_, scores) : scores);
+    }
     result.metrics["lr"] = optimizer_.lr(0);
 
     const auto monitored = result.metrics.find(options_.monitor);
@@ -304,7 +557,7 @@ History Trainer::fit(const data::TensorDataset& train, const data::TensorDataset
     result.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     history_.epochs.push_back(result);
-    if (!options_.checkpoint_dir.empty()) save_checkpoint();
+    if (!options_.checkpoint_dir.empty() && on_rank_zero()) save_checkpoint();
     for (const auto& callback : callbacks_) callback->on_epoch_end(result);
     if (options_.patience > 0 && bad_epochs_ >= options_.patience) {
       history_.stopped_early = true;

@@ -13,11 +13,13 @@
 // Datasets hold the inputs first and then one target tensor per task, [N] each:
 // data::TensorDataset({x, y_a, y_b, y_c}).
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -30,6 +32,7 @@
 #include <ember/nn/module.h>
 #include <ember/optim/lr_scheduler.h>
 #include <ember/optim/optimizer.h>
+#include <ember/train/process_group.h>
 
 namespace ember::train {
 
@@ -97,6 +100,11 @@ struct History {
   bool interrupted = false;  // by Ctrl-C or request_stop()
 };
 
+/// A History as bytes, to send between processes (train/process_group.h), and back.
+/// history_from_bytes throws Error for bytes that to_bytes did not write.
+std::vector<std::byte> to_bytes(const History& history);
+History history_from_bytes(std::span<const std::byte> bytes);
+
 /// Hooks into the loop; override what you need. Called on the training thread.
 class Callback {
  public:
@@ -135,6 +143,20 @@ class Trainer {
       std::function<std::vector<Tensor>(const Tensor& x, const std::vector<Tensor>& targets)>;
   void set_batch_loss(BatchLoss batch_loss) { batch_loss_ = std::move(batch_loss); }
   void add_callback(std::shared_ptr<Callback> callback);
+  /// Trains data-parallel over `group` (null, the default: this process alone). Every process
+  /// runs the same program on the same data; fit() then makes every process's parameters
+  /// and buffers rank 0's, gives each process its shard of every batch (ProcessGroup::epoch),
+  /// and before each optimizer step sums the processes' gradients, each weighted by its
+  /// shard's share of the batch's rows, so that every process takes the step one process
+  /// would take on the whole batch (up to float rounding). The losses are reduced the same
+  /// way; validation is scored on rank 0 and its metrics shared; only rank 0 writes
+  /// checkpoints, and every process can resume() from them. With more than one process,
+  /// fit() throws Error for a balancer whose update is not linear in the task losses (only
+  /// equal, uncertainty and dwa are) and for a model with BatchNorm1d layers (each process
+  /// would normalise by its shard's statistics). A batch loss (set_batch_loss) must be a
+  /// mean over the batch's rows. The group must outlive the trainer.
+  void set_process_group(ProcessGroup* group) { group_ = group; }
+  ProcessGroup* process_group() const { return group_; }
 
   /// Trains for the remaining epochs (all of them, or those left after resume()).
   /// `train` and `validation` hold the inputs and then one target per task. Throws Error for
@@ -166,9 +188,11 @@ class Trainer {
  private:
   void check_dataset(const data::TensorDataset& dataset, const char* which) const;
   std::vector<Tensor> batch_losses(const std::vector<Tensor>& batch) const;
-  StepResult train_step(const std::vector<Tensor>& batch, int64_t epoch);
+  StepResult train_step(const std::vector<Tensor>& batch, int64_t epoch, double share);
   bool improves(double value) const;
   void save_checkpoint() const;
+  void check_data_parallel() const;
+  bool on_rank_zero() const { return !group_ || group_->rank() == 0; }
 
   nn::Module& model_;
   Forward forward_;
@@ -179,6 +203,7 @@ class Trainer {
   models::mtl::Balancer* balancer_ = nullptr;
   BatchLoss batch_loss_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
+  ProcessGroup* group_ = nullptr;
 
   // Where the run stands; saved in checkpoints.
   int64_t epoch_ = 0;  // epochs completed

@@ -5,7 +5,7 @@
 # 1. the install leaks no private build flags and no private dependency headers;
 # 2. every installed header compiles on its own under strict warnings;
 # 3. this folder's project builds with find_package(ember) and runs (and, when the install
-#    has ember::cuda, its CUDA consumer too);
+#    has ember::cuda or ember::dist, its CUDA or MPI consumer too);
 # 4. main.cpp builds with `$CXX -std=c++20 ... $(pkg-config --cflags --libs ember)` and runs.
 # Headers are included with a plain -I, as pkg-config gives them, so that their warnings show.
 set -euo pipefail
@@ -64,6 +64,11 @@ if [[ -f $(dirname "$config")/emberCudaTargets.cmake ]]; then
   [[ -x $work/cmake/consumer_cuda ]] ||
     fail "the install has ember::cuda, but consumer_cuda was not built"
   "$work/cmake/consumer_cuda"
+fi
+if [[ -f $(dirname "$config")/emberDistTargets.cmake ]]; then
+  [[ -x $work/cmake/consumer_dist ]] ||
+    fail "the install has ember::dist, but consumer_dist was not built"
+  "$work/cmake/consumer_dist"
 fi
 
 step "4. $cxx ${strict[*]} main.cpp \$(pkg-config --cflags --libs ember)"
