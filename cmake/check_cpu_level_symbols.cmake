@@ -16,12 +16,17 @@ string(LENGTH "eigen_${LEVEL}" eigen_length)
 string(REPLACE "\n" ";" lines "${symbols}")
 set(shared "")
 foreach(line IN LISTS lines)
-  # Two exceptions, the same in every object: GCC's DW.ref.__gxx_personality_v0 is a pointer,
-  # and clang's __clang_call_terminate two calls (__cxa_begin_catch, std::terminate).
+  # Exceptions, the same in every object and free of vector instructions: GCC's
+  # DW.ref.__gxx_personality_v0 is a pointer; clang's __clang_call_terminate two calls
+  # (__cxa_begin_catch, std::terminate); type_info objects and names (_ZTI, _ZTS, weak data,
+  # which clang's -fsanitize=function emits for function types); and std::bad_alloc's
+  # constructor, one pointer store that an instrumented build leaves out of line.
   if(line STREQUAL "" OR line MATCHES "5ember7kernels3cpu${length}${LEVEL}"
      OR line MATCHES "${eigen_length}eigen_${LEVEL}"
      OR line MATCHES " DW\\.ref\\.__gxx_personality_v0$"
-     OR line MATCHES " __clang_call_terminate$")
+     OR line MATCHES " __clang_call_terminate$"
+     OR line MATCHES " V _ZT[IS]"
+     OR line MATCHES " W _ZNSt9bad_allocC[12]Ev$")
     continue()
   endif()
   string(APPEND shared "  ${line}\n")
