@@ -18,7 +18,7 @@ std::vector<double> load_average();
 
 /// Peak float32 GFLOP/s on `threads` threads: fused multiply-adds on the widest vectors this
 /// CPU runs (AVX-512, AVX2+FMA, or SSE multiply and add), 12 independent chains per thread,
-/// all in registers; the best of a few runs. `smoke`: one short run.
+/// all in registers; the best of 40 short runs. `smoke`: one run.
 double peak_gflops(int threads, bool smoke);
 
 /// GEMM GFLOP/s of ember's matmul, ember's raw gemm kernel, plain Eigen, OpenBLAS and
@@ -27,5 +27,11 @@ double peak_gflops(int threads, bool smoke);
 nlohmann::json gemm_section(const std::vector<std::vector<int64_t>>& shapes,
                             const std::vector<int>& threads, const std::vector<double>& peak,
                             const TimingOptions& timing);
+
+/// The direct-kernel GEMMs of one seed MultiTaskModel training step (batch 10), timed as a
+/// set: ember's gemm against libxsmm, dispatching its kernel on every call as a library
+/// would, and with the kernels looked up once (the best libxsmm could do). Prints the table;
+/// returns null in a build without libxsmm.
+nlohmann::json seed_gemms_section(const TimingOptions& timing);
 
 }  // namespace scoreboard

@@ -675,6 +675,7 @@ int main(int argc, char** argv) {
         shapes.push_back(shape);
     }
     results["gemm"] = gemm_section(shapes, s.threads, peak, s.timing());
+    results["seed_gemms"] = seed_gemms_section(s.timing());
   }
   if (s.wants("memory")) results["memory"] = memory_section(s, peers);
   if (s.wants("targets") && !s.smoke) results["targets"] = targets_section(results);
