@@ -61,14 +61,14 @@ GemmKernel gemm_kernel(CpuLevel level) {
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  // Chosen on the first call; the function-local static costs one load and branch per call.
-  static const GemmKernel kernel = gemm_kernel(cpu_level());
 #if defined(EMBER_HAVE_BLAS)
   if (double(M) * double(N) * double(K) >= kBlasMinWork) {
     blas::gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
 #endif
+  // Chosen on the first call; the function-local static costs one load and branch per call.
+  static const GemmKernel kernel = gemm_kernel(cpu_level());
   kernel(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
