@@ -332,7 +332,7 @@ json ensembles_section(const Settings& s, const Peers& peers, const Errors& erro
 
 json runs_section(const Settings& s, const Peers& peers) {
   std::printf("## Whole training runs\n\n");
-  const int steps = s.smoke ? 20 : 1000, epochs = s.smoke ? 1 : 40;
+  const int steps = s.smoke ? 20 : 1000, epochs = s.smoke ? 2 : 40;
   std::printf(
       "seed: the seed MultiTaskModel, %d SGD steps on one batch of 10. deep ensemble: 5 members "
       "10 -> 50 -> 1 trained one after another, %d epochs each on 500 rows, batches of 100 "
@@ -413,7 +413,7 @@ json run_child(const std::string& command) {
 
 json memory_section(const Settings& s, const Peers& peers) {
   const Size size = s.smoke ? Size{10, 10, 50, 10} : Size{1024, 1024, 4096, 1024};
-  const int steps = s.smoke ? 1 : 3;
+  const int steps = s.smoke ? 2 : 3;
   const Case c = make_case("multitask", "train", size);
   std::printf("## Peak memory\n\n");
   std::printf(
