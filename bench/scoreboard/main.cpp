@@ -20,7 +20,8 @@
 // Method: a warm-up, then rounds in which every peer takes one sample in turn (ember, peer,
 // ember, peer, ...); each cell is the median of its samples, ± half their interquartile range
 // as a percentage of the median; ratios are ratios of medians. Thread counts are set equal for
-// every peer (ember::set_num_threads, torch::set_num_threads, OpenMP's and OpenBLAS's).
+// every peer (ember::set_num_threads, torch::set_num_threads, OpenMP's and OpenBLAS's), and
+// idle worker threads sleep rather than spin (sleep_idle_threads below).
 //
 //   bench_scoreboard [--smoke] [--out DIR] [--sections correctness,steps,...] [--threads 1,2]
 //
@@ -29,6 +30,7 @@
 // draws charts from it). EMBER_BENCH_PYTHON names the Python to run (default /usr/bin/python3).
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
@@ -454,6 +456,33 @@ json memory_section(const Settings& s, const Peers& peers) {
   return rows;
 }
 
+// Libraries keep their worker threads spinning for a while after a parallel call: libgomp's
+// (Eigen, libtorch) for GOMP_SPINCOUNT iterations, OpenBLAS's for 2^28 cycles (about 0.1 s).
+// Interleaved, the next peer then runs while the last one's workers still hold the cores: on
+// the 2-core machine of docs/09-performance.md, plain Eigen at 2 threads fell from 117 to 12
+// GFLOP/s on 256x1024x256 when it ran right after OpenBLAS. So every peer's idle workers are
+// asked to sleep at once (OMP_WAIT_POLICY=PASSIVE, OPENBLAS_THREAD_TIMEOUT=4), the Python
+// child's too. The libraries read both when they load, hence the re-exec; a value already in
+// the environment is kept.
+void sleep_idle_threads(char** argv) {
+  bool changed = false;
+  for (const auto& [name, value] :
+       {std::pair{"OMP_WAIT_POLICY", "PASSIVE"}, std::pair{"OPENBLAS_THREAD_TIMEOUT", "4"}}) {
+    if (std::getenv(name)) continue;
+    setenv(name, value, 1);
+    changed = true;
+  }
+  if (changed) {
+    execv("/proc/self/exe", argv);
+    std::perror("bench_scoreboard: re-exec with idle threads asleep failed; going on without");
+  }
+}
+
+std::string getenv_or(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return value ? value : fallback;
+}
+
 int memory_child(int argc, char** argv) {
   if (argc != 8) {
     std::fprintf(stderr, "usage: %s --memory-child ember|libtorch BATCH IN HIDDEN FEATURES STEPS\n",
@@ -575,6 +604,7 @@ json targets_section(const json& results) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--memory-child") return memory_child(argc, argv);
+  sleep_idle_threads(argv);
   std::signal(SIGPIPE, SIG_IGN);  // a Python peer that dies shows up as a failed read instead
   Settings s;
   s.self = std::filesystem::read_symlink("/proc/self/exe").string();
@@ -635,6 +665,11 @@ int main(int argc, char** argv) {
                             (m["ember_blas"].get<bool>() ? ", large products through OpenBLAS"
                                                          : ", Eigen for every product")});
   machine.add({"benchmark's flags", m["bench_flags"]});
+  const std::string idle =
+      "OMP_WAIT_POLICY=" + getenv_or("OMP_WAIT_POLICY", "(unset)") +
+      ", OPENBLAS_THREAD_TIMEOUT=" + getenv_or("OPENBLAS_THREAD_TIMEOUT", "(unset)");
+  results["idle_threads"] = idle;
+  machine.add({"idle worker threads", idle});
   machine.add({"Eigen", m["eigen"]});
   machine.add({"OpenBLAS", m["openblas"].is_null() ? "missing (CMake found no OpenBLAS)"
                                                    : m["openblas"].get<std::string>()});
