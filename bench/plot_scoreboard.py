@@ -50,12 +50,13 @@ def steps_chart(results, out):
     for ax, (model, mode) in zip(axes.flat, [("multitask", "train"), ("multitask", "infer"),
                                              ("ensemble", "train"), ("ensemble", "infer")]):
         chosen = [r for r in rows if r["case"]["model"] == model and r["case"]["mode"] == mode]
-        lines(ax, chosen, lambda r: r["case"]["batch"], peers)
-        ax.set(xscale="log", yscale="log", xlabel="(batch; in-hidden-feature)", ylabel="µs per call",
-               title=f"{model}: {'training step' if mode == 'train' else 'inference'}")
         sizes = sorted({(r["case"]["batch"], size_label(r["case"])) for r in chosen})
-        ax.set_xticks([b for b, _ in sizes], labels=[label for _, label in sizes])
-        ax.minorticks_off()
+        position = {batch: i for i, (batch, _) in enumerate(sizes)}  # evenly spaced sizes
+        lines(ax, chosen, lambda r: position[r["case"]["batch"]], peers)
+        ax.set(yscale="log", xlabel="(batch; in-hidden-feature)", ylabel="µs per call",
+               title=f"{model}: {'training step' if mode == 'train' else 'inference'}")
+        ax.set_xticks(range(len(sizes)), labels=[label for _, label in sizes])
+        ax.set_xlim(-0.3, len(sizes) - 0.7)
         ax.grid(True, which="both", alpha=0.3)
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(title(results))
@@ -95,7 +96,7 @@ def gemm_chart(results, out):
         ax.axhline(chosen[0]["peak_gflops"], color="k", linestyle=":", label="peak (FMA loop)")
         ax.set(xscale="log", xlabel="n (n×n×n, float32)", ylabel="GFLOP/s",
                title=f"GEMM, {threads} thread{'s' if threads > 1 else ''}")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, 1.08 * chosen[0]["peak_gflops"])
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(title(results))
