@@ -1,8 +1,8 @@
 #pragma once
 // The floor: the multitask case (cases.h) coded directly with Eigen: forward, loss, backward
 // and SGD step by hand, no autograd, every buffer allocated once. What is left of ember's time
-// above this is framework overhead. Compiled for this machine (-march=native), with Eigen's
-// own GEMM (OpenMP threads for large products).
+// above this is framework overhead. Compiled for this machine (-march=native -mtune=generic), with
+// Eigen's own GEMM (OpenMP threads for large products).
 
 #include <memory>
 

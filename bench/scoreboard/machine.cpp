@@ -1,5 +1,6 @@
-// Compiled for this machine (-march=native): the Eigen column is the best plain Eigen can do
-// here; the peak loop picks its instructions at run time, so it is right on any x86-64.
+// Compiled for this machine (-march=native -mtune=generic): the Eigen column is the best plain
+// Eigen can do here; the peak loop picks its instructions at run time, so it is right on any
+// x86-64.
 
 #include "machine.h"
 

@@ -473,7 +473,9 @@ void sleep_idle_threads(char** argv) {
     changed = true;
   }
   if (changed) {
-    execv("/proc/self/exe", argv);
+    // The executable's own path, so that ps and top still show its name.
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+    execv(self.c_str(), argv);
     std::perror("bench_scoreboard: re-exec with idle threads asleep failed; going on without");
   }
 }
@@ -695,7 +697,8 @@ int main(int argc, char** argv) {
     std::printf(
         "## GEMM, GFLOP/s\n\nC = A·B, row-major float32, [M, K]·[K, N]. ember matmul: the "
         "Tensor op (allocates C); ember gemm kernel: kernels::cpu::gemm on raw buffers; "
-        "plain Eigen: its own GEMM, -march=native; OpenBLAS: cblas_sgemm; libxsmm: its "
+        "plain Eigen: its own GEMM, -march=native -mtune=generic; OpenBLAS: cblas_sgemm; libxsmm: "
+        "its "
         "JIT kernel, dispatched once, up to 64³. Peak: the FMA loop above.\n\n");
     std::vector<std::vector<int64_t>> shapes;
     for (int64_t n : s.smoke ? std::vector<int64_t>{8, 64}
