@@ -3,7 +3,10 @@
 #
 #   make test           install missing packages, configure build/ (Release, -Werror), build, ctest
 #   make demo           same setup, then build and run the demo ($(DEMO_CMD))
-#   make bench          same setup, then build and run the benchmarks ($(BENCH_CMD))
+#   make bench          same setup plus the peers' packages, then the scoreboard: ember against
+#                       its peers in one run, markdown tables, build/bench/results.json, charts
+#   make bench-smoke    the scoreboard at its smallest sizes, one sample each (seconds; CI)
+#   make bench-all      every benchmark executable in build/bench, and the PyTorch scripts
 #   make sanitize       ASan + UBSan build in build-sanitize/, then ctest
 #   make fuzz           libFuzzer build (clang, ASan + UBSan) in build-fuzz/, then each fuzzer
 #                       of tests/fuzz runs $(FUZZ_SECONDS) s and must find nothing
@@ -38,10 +41,10 @@ FUZZ_TARGETS := fuzz_load_safetensors fuzz_module_load
 DEMO_TARGET ?= seed_models train_multitask ember_cli
 DEMO_CMD ?= $(BUILD_DIR)/examples/seed_models && $(BUILD_DIR)/examples/train_multitask && \
 	echo && $(BUILD_DIR)/apps/ember demo --out $(BUILD_DIR)/demo
-# The benchmarks: the CMake targets to build (empty: everything), then the command that
-# runs them (default: every executable directly in $(BUILD_DIR)/bench, in name order).
-BENCH_TARGETS ?=
-BENCH_CMD ?= $(RUN_ALL_BENCHMARKS)
+# The benchmarks: the CMake targets to build (empty: everything), then the command that runs
+# them (default: the scoreboard, bench/scoreboard/main.cpp, then its charts).
+BENCH_TARGETS ?= bench_scoreboard
+BENCH_CMD ?= $(RUN_SCOREBOARD)
 
 # Sub-makes (CMake's generated Makefiles) need not announce every directory they enter.
 MAKEFLAGS += --no-print-directory
@@ -63,6 +66,17 @@ LIST_CXX_FILES := if git -c safe.directory='*' rev-parse --is-inside-work-tree >
 	else find . \( -name '.git' -o -name 'build*' \) -prune -o -type f \
 	  \( -name '*.h' -o -name '*.hpp' -o -name '*.cpp' -o -name '*.cc' -o -name '*.cu' \
 	     -o -name '*.cuh' \) -print0; fi
+
+# -- the scoreboard (make bench, make bench-smoke) ---------------------------------------------
+# Its peers are optional; as root, `make bench` installs them all: OpenBLAS (which the library's
+# default build then uses for large products), libxsmm, libtorch, PyTorch, and matplotlib for the
+# charts. BENCH_ARGS go to bench_scoreboard, e.g. BENCH_ARGS="--sections steps,gemm".
+BENCH_PACKAGES := libopenblas-dev libxsmm-dev libtorch-dev python3-torch python3-matplotlib
+BENCH_ARGS ?=
+RUN_SCOREBOARD := $(BUILD_DIR)/bench/bench_scoreboard --out $(BUILD_DIR)/bench $(BENCH_ARGS) && \
+	if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then \
+	  /usr/bin/python3 bench/plot_scoreboard.py $(BUILD_DIR)/bench/results.json; \
+	else echo "charts skipped: apt-get install python3-matplotlib to draw them"; fi
 
 RUN_ALL_BENCHMARKS := set -e; found=0; \
 	for b in $$(find $(BUILD_DIR)/bench -maxdepth 1 -type f -perm -u+x | sort); do \
@@ -95,8 +109,9 @@ define ensure_packages
 	fi
 endef
 
-.PHONY: all deps format-deps configure build test demo bench sanitize fuzz format format-check \
-  clean
+.PHONY: all deps format-deps configure build test demo bench sanitize fuzz tsan format \
+  format-check clean
+.PHONY: bench-deps bench-smoke bench-all
 
 all: build
 
@@ -120,9 +135,23 @@ demo: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGET)
 	$(DEMO_CMD)
 
-bench: configure
+# Optional: without root (or a package mirror) the scoreboard runs with the peers it finds.
+bench-deps:
+	-$(call ensure_packages,$(BENCH_PACKAGES))
+
+# bench-deps first: OpenBLAS changes how the library is configured (EMBER_BLAS=AUTO).
+bench: bench-deps
+	$(MAKE) configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) $(if $(strip $(BENCH_TARGETS)),--target $(BENCH_TARGETS))
 	$(BENCH_CMD)
+
+bench-smoke: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target bench_scoreboard
+	$(BUILD_DIR)/bench/bench_scoreboard --smoke --out $(BUILD_DIR)/bench-smoke
+
+bench-all: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+	$(RUN_ALL_BENCHMARKS)
 
 # Sanitizers catch at run time what -Werror cannot; their own false-positive warnings are
 # not errors here. Portable code (no -march=native) so reports match any machine.
@@ -161,7 +190,6 @@ fuzz: deps
 # threads: building just the library and that executable keeps it cheap. OpenMP is off because
 # libgomp is not instrumented (its synchronisation would be reported as races); the tests start
 # their own std::threads instead. Any report fails the run (halt_on_error, and exit code 66).
-.PHONY: tsan
 tsan: deps
 	cmake -S . -B $(TSAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \

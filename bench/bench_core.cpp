@@ -1,8 +1,8 @@
 // Core benchmark: the fixed cost of one recorded op on small tensors, and matmul throughput
 // against plain Eigen, measured in the same run. Prints a table; every row is a median.
-// Plain Eigen is compiled with -march=native whatever the library's build, so the matmul rows
-// show whether ember's GEMM, at the CPU level it chose at run time, keeps up with the best this
-// machine can do.
+// Plain Eigen is compiled with -march=native -mtune=generic whatever the library's build, so the
+// matmul rows show whether ember's GEMM, at the CPU level it chose at run time, keeps up with the
+// best this machine can do.
 
 #include <Eigen/Core>
 

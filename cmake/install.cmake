@@ -15,8 +15,9 @@
 #   lib/cmake/ember/emberDistTargets.cmake find_package(ember COMPONENTS dist) + ember::dist
 #
 # Only the public interface travels to consumers: the include directory, C++20 and, for a
-# static library, its link dependencies (OpenMP, zlib). Private flags (-O3, -march=native,
-# warnings, Eigen and nlohmann-json include paths) stay inside this build.
+# static library, its link dependencies (OpenMP, zlib, and OpenBLAS when EMBER_BLAS found it).
+# Private flags (-O3, -march=native, warnings, Eigen and nlohmann-json include paths) stay
+# inside this build.
 
 option(EMBER_INSTALL "Generate ember's install rules" ${PROJECT_IS_TOP_LEVEL})
 if(NOT EMBER_INSTALL)
@@ -116,6 +117,16 @@ endif()
 if(_ember_static)
   string(APPEND EMBER_CONFIG_DEPENDENCIES "\nfind_dependency(ZLIB)")
 endif()
+# With EMBER_BLAS (cmake/blas.cmake), the link line also names BLAS::BLAS, which FindBLAS
+# defines once told the vendor; the consumer's own BLA_VENDOR is put back afterwards.
+if(_ember_static AND EMBER_BLAS_FOUND)
+  string(APPEND EMBER_CONFIG_DEPENDENCIES [[
+
+set(_ember_saved_bla_vendor "${BLA_VENDOR}")
+set(BLA_VENDOR OpenBLAS)
+find_dependency(BLAS)
+set(BLA_VENDOR "${_ember_saved_bla_vendor}")]])
+endif()
 file(CONFIGURE OUTPUT ${PROJECT_BINARY_DIR}/cmake/emberConfig.cmake @ONLY CONTENT [[
 # ember @PROJECT_VERSION@: find_package(ember CONFIG REQUIRED), then link ember::ember.
 # With the CUDA kernels: find_package(ember CONFIG REQUIRED COMPONENTS cuda), then link
@@ -199,6 +210,12 @@ if(_ember_openmp)
 endif()
 if(ZLIB_FOUND)
   string(APPEND EMBER_PC_DEPENDENCY_LIBS " -lz")
+endif()
+if(EMBER_BLAS_FOUND)
+  # FindBLAS gives full paths to the libraries (and flags, often none).
+  list(JOIN BLAS_LIBRARIES " " _ember_blas_libs)
+  string(STRIP "${BLAS_LINKER_FLAGS} ${_ember_blas_libs}" _ember_blas_libs)
+  string(APPEND EMBER_PC_DEPENDENCY_LIBS " ${_ember_blas_libs}")
 endif()
 set(EMBER_PC_LIBS "Libs: -L\${libdir} -lember")
 if(EMBER_PC_DEPENDENCY_LIBS AND _ember_static)

@@ -2,8 +2,9 @@
 // products to its own kernel and the rest to Eigen, so the shapes sit on both sides of that
 // line: 1x1x1 and vectors (Eigen), 3x5x7 to 50x10x10 and 9x17x33 (direct kernel, with partial
 // tiles), 4x40x40 (direct unless B is transposed), 2x3x300 (K too deep for the direct kernel)
-// and 70x65x90 (Eigen). The library holds one copy of gemm per instruction-set level and runs
-// one of them; the last test runs every copy this machine can run.
+// and 70x65x90 (Eigen); 130x130x130 goes to OpenBLAS in a build with it (EMBER_BLAS). The
+// library holds one copy of gemm per instruction-set level and runs one of them; the last test
+// runs every copy this machine can run.
 
 #include <catch2/catch.hpp>
 
@@ -26,7 +27,7 @@ struct Dims {
 };
 const Dims kShapes[] = {{1, 1, 1},    {3, 5, 7},   {10, 50, 10}, {10, 10, 50},
                         {50, 10, 10}, {10, 1, 10}, {1, 10, 10},  {9, 17, 33},
-                        {4, 40, 40},  {2, 3, 300}, {70, 65, 90}};
+                        {4, 40, 40},  {2, 3, 300}, {70, 65, 90}, {130, 130, 130}};
 
 struct Problem {
   Dims shape;
