@@ -49,7 +49,7 @@ struct Data {
   std::vector<Tensor> y_train, y_test;  // two tasks, [N, 1] each
 };
 
-// The paper's generator (file comment), from the global generator's current state.
+// The paper's generator (file comment), from the calling thread's generator's current state.
 Data make_data(const Settings& s, float correlation) {
   // Gram-Schmidt on two Gaussian vectors: orthogonal unit vectors u1, u2.
   Tensor u1 = randn({s.features});

@@ -106,11 +106,11 @@ class DataLoader {
 };
 
 /// Splits aligned tensors into (train, test) by rows, like scikit-learn's train_test_split:
-/// the rows are shuffled with a generator seeded by `seed` (without one, seeded from ember's
-/// global generator, so manual_seed decides the split), the first ceil(test_fraction · N) go to the
-/// test set and the rest to the training set, in the same order for every tensor. Throws Error if
-/// the tensors do not share their first dim (see TensorDataset), if test_fraction is not in (0, 1),
-/// or if either set would be empty.
+/// the rows are shuffled with a generator seeded by `seed` (without one, seeded from the
+/// calling thread's generator, so manual_seed decides the split), the first ceil(test_fraction · N)
+/// go to the test set and the rest to the training set, in the same order for every tensor. Throws
+/// Error if the tensors do not share their first dim (see TensorDataset), if test_fraction is not
+/// in (0, 1), or if either set would be empty.
 std::pair<std::vector<Tensor>, std::vector<Tensor>> train_test_split(
     const std::vector<Tensor>& tensors, float test_fraction,
     std::optional<uint64_t> seed = std::nullopt);

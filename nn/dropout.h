@@ -9,7 +9,7 @@ namespace ember::nn {
 
 /// Inverted dropout. In training mode each element is zeroed with probability `p` and the
 /// survivors are scaled by 1/(1 - p), so the expected output equals the input; in eval mode
-/// the layer is the identity. The mask is drawn from ember's global generator (seed it with
+/// the layer is the identity. The mask is drawn from the calling thread's generator (seed it with
 /// manual_seed). `inplace` is accepted for PyTorch compatibility and shown in the repr, but
 /// the input is never modified. Throws Error unless 0 <= p <= 1.
 class Dropout : public Layer {

@@ -2,7 +2,7 @@
 // Parameter initialisation, as torch.nn.init. Each function overwrites the tensor's values
 // in place (without recording autograd, bumping its version like any in-place update) and
 // returns the same tensor, so `init::zeros_(layer.bias)` works on a parameter that requires
-// grad. Random values come from ember's global generator (seed it with manual_seed).
+// grad. Random values come from the calling thread's generator (seed it with manual_seed).
 
 #include <cstdint>
 #include <optional>

@@ -57,7 +57,7 @@ TEST_CASE("PCGrad leaves gradients that do not conflict unchanged, so d is their
   CHECK(pcgrad.last_weights() == std::vector<double>{1.0, 1.0, 1.0});
 }
 
-TEST_CASE("PCGrad's random order comes from the global generator") {
+TEST_CASE("PCGrad's random order comes from the calling thread's generator") {
   manual_seed(1);
   const Tensor J = randn({4, 6});
   PCGrad pcgrad;

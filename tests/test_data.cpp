@@ -190,7 +190,7 @@ TEST_CASE("DataLoader shuffles differ between seeds and between epochs", "[data]
   CHECK(epoch_rows(eight) != epoch0);
 }
 
-TEST_CASE("a DataLoader and a split given a seed leave ember's global generator untouched",
+TEST_CASE("a DataLoader and a split given a seed leave the calling thread's generator untouched",
           "[data]") {
   manual_seed(3);
   const std::vector<float> expected = rand({4}).to_vector();

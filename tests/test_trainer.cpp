@@ -267,7 +267,7 @@ TEST_CASE("task losses check the output and target shapes of each kind") {
                     "multiclass task 'c': needs at least 2 classes, got 1");
 }
 
-TEST_CASE("the global generator's state round-trips through text") {
+TEST_CASE("the thread generator's state round-trips through text") {
   manual_seed(42);
   const std::string state = random_state();
   const std::vector<float> first = rand({5}).to_vector();

@@ -102,7 +102,7 @@ struct EnsembleHistory {
 /// `options.method`, in place, and returns the runs. `validation`, when given, is scored
 /// after every epoch of every run (the Trainer's early stopping may use it).
 ///   voting          member k: a new Trainer and optimizer after manual_seed(seed_k), the
-///                   seeds drawn first, one per member, from the global generator.
+///                   seeds drawn first, one per member, from the calling thread's generator.
 ///   bagging         the same, on the rows bootstrap_indices(N, seed_k) of `train`.
 ///   fusion          one Trainer over all members' parameters whose forward is the mean of
 ///                   the members' outputs (logits for classification tasks).
@@ -122,7 +122,7 @@ EnsembleHistory fit_ensemble(models::Ensemble& ensemble, const std::vector<model
                              const data::TensorDataset* validation = nullptr);
 
 /// N row indices drawn uniformly with replacement (Breiman 1996's bootstrap sample), as
-/// floats [n], from a std::mt19937_64 seeded with `seed` (the global generator is left
+/// floats [n], from a std::mt19937_64 seeded with `seed` (the thread's generator is left
 /// untouched). About 1 − 1/e ≈ 63.2% of the rows appear at least once. Throws Error if n < 1
 /// or n > 2^24 (floats hold larger indices inexactly).
 Tensor bootstrap_indices(int64_t n, uint64_t seed);

@@ -119,7 +119,7 @@ struct ModelSpec {
   double shrinkage = 1.0;  // gradient_boosting
 };
 
-/// `spec.members` networks of `spec`, drawn from the global generator in order. Throws
+/// `spec.members` networks of `spec`, drawn from the calling thread's generator in order. Throws
 /// Error for an unknown architecture or a configuration the network rejects.
 models::Ensemble build_members(const ModelSpec& spec);
 /// The parameters every task of `network` (a member of build_members) depends on.

@@ -45,7 +45,7 @@ using models::forward_of;
 struct TrainerOptions {
   int64_t epochs = 10;
   int64_t batch_size = 32;
-  bool shuffle = true;  // a new order each epoch, drawn from ember's global generator
+  bool shuffle = true;  // a new order each epoch, drawn from the calling thread's generator
 
   /// Early stopping: stop after `patience` epochs in which `monitor` did not improve by
   /// more than `min_delta` (0: never stop early), then restore the best epoch's weights.
@@ -165,7 +165,7 @@ class Trainer {
   History fit(const data::TensorDataset& train, const data::TensorDataset* validation = nullptr);
 
   /// Loads the checkpoint in `options.checkpoint_dir` (model, optimizer, scheduler, epoch,
-  /// step, early-stopping state, best weights, global random state), so that fit()
+  /// step, early-stopping state, best weights, the thread's random state), so that fit()
   /// continues exactly where that run stopped. Throws Error when there is no checkpoint or
   /// it does not fit this model, optimizer or scheduler.
   void resume();

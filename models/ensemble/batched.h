@@ -35,7 +35,7 @@ class BatchedMLP : public nn::Module {
 
   /// The batched form of `ensemble`, whose members must all be MultiTaskNets of one config:
   /// its parameters are copies of theirs, stacked. Draws (then overwrites) a fresh
-  /// initialisation from the global generator. Throws Error for another member type or
+  /// initialisation from the calling thread's generator. Throws Error for another member type or
   /// configs that differ.
   static BatchedMLP from_ensemble(const Ensemble& ensemble);
   /// The batched form of the seed's EnsembleModel (members 10 -> 50 -> 1, ReLU): a one-task

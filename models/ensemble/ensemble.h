@@ -23,7 +23,7 @@ class Ensemble : public nn::Module {
  public:
   Ensemble() = default;
   /// `members` members made by `factory(k)` for k = 0..members-1 (each draws its own
-  /// initialisation from the global generator, in order). Throws Error for members < 1.
+  /// initialisation from the calling thread's generator, in order). Throws Error for members < 1.
   template <class Factory>
   Ensemble(int64_t members, Factory&& factory) {
     check_size(members);

@@ -19,8 +19,8 @@ namespace ember::models::mtl {
 /// Throws Error for a Jacobian that is not a non-empty [T, P] matrix.
 class PCGrad : public Aggregator {
  public:
-  /// `shuffle`: a new random order of the other tasks for every g_i, drawn from ember's
-  /// global generator (manual_seed makes it reproducible), as in the paper; false visits
+  /// `shuffle`: a new random order of the other tasks for every g_i, drawn from the
+  /// calling thread's generator (manual_seed makes it reproducible), as in the paper; false visits
   /// them in index order (for tests; with two tasks the order does not matter).
   explicit PCGrad(bool shuffle = true) : shuffle_(shuffle) {}
   std::string name() const override { return "pcgrad"; }
