@@ -1,15 +1,17 @@
 // Training across processes (dist/), measured on this machine, and a paper model beyond it.
 // Run it under the launcher, once per process count (docs/14-distributed.md has the numbers):
 //   mpiexec -n 1 build/bench/bench_dist            one process, one thread
-//   mpiexec -n 1 build/bench/bench_dist 2          one process, two threads
+//   mpiexec -n 1 --bind-to none build/bench/bench_dist 2
+//                                                  one process, two threads (Open MPI binds
+//                                                  a job of 1 or 2 processes to one core each)
 //   mpiexec -n 2 build/bench/bench_dist            two processes, one thread each
 // (started without a launcher it runs as one process). It prints:
 // 1. data-parallel training at the largest benchmark size: a 1024 -> 4096 -> 1024 MLP
 //    (1024-way classification), global batch 1024, epochs of 4 steps (4096 rows), SGD: seconds
 //    per epoch and per step, and of each step the time in the gradient all-reduce;
 // 2. with 2 processes or more, the gradient all-reduce alone: milliseconds per step against
-//    gradient bytes, 64 parameters per model, one message per parameter (no bucketing) and
-//    DDP's 25 MiB buckets;
+//    gradient bytes, 64 parameters per model, one message per parameter (no bucketing),
+//    ember's 1 MiB buckets and DDP's 25 MiB;
 // 3. a 16-member ensemble (64 -> 256 -> 256 -> 10 members, 4096 rows, batches of 128),
 //    ensemble-parallel: seconds per epoch of all 16 members, gather included;
 // 4. with 1 process, a model (not a measurement) of scaling to 8, 64 and 512 processes from
@@ -129,8 +131,8 @@ void all_reduce_sweep(dist::Communicator& world) {
         "\n2. gradient all-reduce, %d processes: ms per step (median of 7) against "
         "gradient bytes, 64 parameters of equal size\n",
         world.size());
-    std::printf("   %12s | %12s %12s | %12s %10s\n", "bytes", "per param", "25 MiB bkt", "bkt GB/s",
-                "speed-up");
+    std::printf("   %12s | %12s %12s %12s | %12s %10s\n", "bytes", "per param", "1 MiB bkt",
+                "25 MiB bkt", "1 MiB GB/s", "speed-up");
   }
   for (const int64_t bytes :
        {int64_t{64} << 10, int64_t{1} << 20, int64_t{8} << 20, int64_t{32} << 20}) {
@@ -149,10 +151,12 @@ void all_reduce_sweep(dist::Communicator& world) {
       }
       return median(samples);
     };
-    const double unbucketed = time(0), bucketed = time(dist::Communicator::kDefaultBucketBytes);
+    const double unbucketed = time(0), bucketed = time(int64_t{1} << 20),
+                 ddp = time(int64_t{25} << 20);
     if (world.rank() == 0) {
-      std::printf("   %12lld | %12.3f %12.3f | %12.2f %9.2fx\n", static_cast<long long>(bytes),
-                  unbucketed * 1e3, bucketed * 1e3, bytes / bucketed / 1e9, unbucketed / bucketed);
+      std::printf("   %12lld | %12.3f %12.3f %12.3f | %12.2f %9.2fx\n",
+                  static_cast<long long>(bytes), unbucketed * 1e3, bucketed * 1e3, ddp * 1e3,
+                  bytes / bucketed / 1e9, unbucketed / bucketed);
     }
   }
   world.set_bucket_bytes(dist::Communicator::kDefaultBucketBytes);
@@ -183,16 +187,31 @@ void ensemble_parallel(dist::Communicator& world) {
 }
 
 // Ring all-reduce (Patarasuk & Yuan 2009): 2(p - 1) steps, each sending 1/p of the buffer
-// to the next process, so each process sends 2(p - 1)/p of the bytes; each step also pays
-// the link's latency.
-double ring_all_reduce_seconds(int64_t processes, double bytes, double bytes_per_second,
-                               double latency) {
+// to the next process, so each process sends 2(p - 1)/p of the bytes; each step of each of
+// the `messages` all-reduces also pays the link's latency.
+double ring_all_reduce_seconds(int64_t processes, double bytes, int64_t messages,
+                               double bytes_per_second, double latency) {
   if (processes == 1) return 0;
   const double p = static_cast<double>(processes);
-  return 2 * (p - 1) / p * bytes / bytes_per_second + 2 * (p - 1) * latency;
+  return 2 * (p - 1) / p * bytes / bytes_per_second +
+         2 * (p - 1) * static_cast<double>(messages) * latency;
 }
 
-void paper_model(double compute_per_step, double gradient_bytes) {
+// The all-reduce messages of one step: the buckets Communicator::reduce_gradients packs the
+// parameters into (consecutive ones, at most bucket_bytes each, or one larger alone).
+int64_t bucket_count(const std::vector<int64_t>& parameter_bytes, int64_t bucket_bytes) {
+  int64_t buckets = 0, filled = bucket_bytes;
+  for (const int64_t bytes : parameter_bytes) {
+    if (filled + bytes > bucket_bytes) {
+      ++buckets;
+      filled = 0;
+    }
+    filled += bytes;
+  }
+  return buckets;
+}
+
+void paper_model(double compute_per_step, double gradient_bytes, int64_t messages) {
   struct Link {
     const char* name;
     double bytes_per_second, latency;
@@ -201,18 +220,18 @@ void paper_model(double compute_per_step, double gradient_bytes) {
                         {"10 Gb/s Ethernet (1.25 GB/s, 30 us per message)", 1.25e9, 30e-6}};
   std::printf(
       "\n4. MODEL, not a measurement: the MLP above on p processes, from this run's "
-      "compute per step (%.3f s) and a ring all-reduce of %.1f MB after backward (no "
-      "overlap); strong scaling keeps the global batch at %lld (compute assumed to "
-      "shrink as 1/p), weak scaling gives every process %lld rows\n",
-      compute_per_step, gradient_bytes / 1e6, static_cast<long long>(kBatch),
-      static_cast<long long>(kBatch));
+      "compute per step (%.3f s) and ring all-reduces of %.1f MB in %lld messages (the "
+      "buckets) after backward (no overlap); strong scaling keeps the global batch at %lld "
+      "(compute assumed to shrink as 1/p), weak scaling gives every process %lld rows\n",
+      compute_per_step, gradient_bytes / 1e6, static_cast<long long>(messages),
+      static_cast<long long>(kBatch), static_cast<long long>(kBatch));
   for (const Link& link : links) {
     std::printf("   %s\n", link.name);
     std::printf("   %8s | %12s %12s %10s | %12s %10s\n", "p", "all-reduce", "step", "speed-up",
                 "efficiency", "speed-up");
     for (const int64_t p : {1, 2, 8, 64, 512}) {
       const double reduce =
-          ring_all_reduce_seconds(p, gradient_bytes, link.bytes_per_second, link.latency);
+          ring_all_reduce_seconds(p, gradient_bytes, messages, link.bytes_per_second, link.latency);
       const double strong = compute_per_step / static_cast<double>(p) + reduce;
       const double weak_efficiency = compute_per_step / (compute_per_step + reduce);
       std::printf("   %8lld | %10.1fms %10.1fms %9.1fx | %11.0f%% %9.1fx\n",
@@ -245,7 +264,10 @@ int main(int argc, char** argv) {
     ensemble_parallel(world);
     if (world.size() == 1) {
       const double gradient_bytes = 4.0 * (kWidth * kHidden + kHidden + kHidden * kWidth + kWidth);
-      paper_model(compute_per_step, gradient_bytes);
+      const int64_t messages =
+          bucket_count({4 * kWidth * kHidden, 4 * kHidden, 4 * kHidden * kWidth, 4 * kWidth},
+                       dist::Communicator::kDefaultBucketBytes);
+      paper_model(compute_per_step, gradient_bytes, messages);
     }
   } catch (const std::exception& error) {
     world.abort_job(error.what());

@@ -132,10 +132,10 @@ void Communicator::set_bucket_bytes(int64_t bytes) {
   bucket_bytes_ = bytes;
 }
 
-// Buckets are runs of consecutive parameters holding about bucket_bytes_ of gradients (at
-// least one parameter each). DDP starts each bucket's all-reduce while backward is still
-// running; ember's backward has no per-parameter hooks, so here the buckets go one after
-// another once backward is done, and bucketing saves only per-message latency. The last
+// Buckets are runs of consecutive parameters holding at most bucket_bytes_ of gradients (or
+// one larger parameter). DDP starts each bucket's all-reduce while backward is still running;
+// ember's backward has no per-parameter hooks, so here the buckets go one after another once
+// backward is done, and bucketing saves only per-message latency. The last
 // bucket also carries one flag per parameter, 1 where this process has a gradient, so that a
 // parameter no process reached keeps an undefined gradient.
 void Communicator::reduce_gradients(const std::vector<Tensor>& parameters, double weight) {
@@ -153,24 +153,26 @@ void Communicator::reduce_gradients(const std::vector<Tensor>& parameters, doubl
       ++last;
     } while (last < parameters.size() &&
              bytes + parameters[last].numel() * int64_t{sizeof(float)} <= bucket_bytes_);
-    buffer.clear();
+    const bool final_bucket = last == parameters.size();
+    buffer.resize(static_cast<size_t>(bytes) / sizeof(float) + (final_bucket ? flags.size() : 0));
+    float* out = buffer.data();
     for (size_t i = first; i < last; ++i) {
       const Tensor grad = parameters[i].grad();
       const int64_t count = parameters[i].numel();
-      if (!grad.defined()) {
-        buffer.insert(buffer.end(), static_cast<size_t>(count), 0.f);
-        continue;
+      if (grad.defined()) {
+        flags[i] = 1.f;
+        const float* values = grad.data();
+        for (int64_t j = 0; j < count; ++j) out[j] = scale * values[j];
+      } else {
+        std::fill(out, out + count, 0.f);
       }
-      flags[i] = 1.f;
-      const float* values = grad.data();
-      for (int64_t j = 0; j < count; ++j) buffer.push_back(scale * values[j]);
+      out += count;
     }
-    const bool final_bucket = last == parameters.size();
-    if (final_bucket) buffer.insert(buffer.end(), flags.begin(), flags.end());
+    if (final_bucket) std::copy(flags.begin(), flags.end(), out);
     all_reduce_sum(std::span<float>(buffer));
     const float* next = buffer.data();
     for (size_t i = first; i < last; ++i) {
-      sums[i] = zeros(parameters[i].shape());
+      sums[i] = empty(parameters[i].shape());
       std::memcpy(sums[i].data(), next, static_cast<size_t>(parameters[i].numel()) * sizeof(float));
       next += parameters[i].numel();
     }
