@@ -59,9 +59,11 @@ file(GLOB_RECURSE _ember_headers CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR
   ${PROJECT_SOURCE_DIR}/optim/*.h
   ${PROJECT_SOURCE_DIR}/models/*.h
   ${PROJECT_SOURCE_DIR}/train/*.h)
-# core/ops/common.h and models/multitask/qp.h hold helpers private to their folders;
-# kernels/cuda's header belongs to ember::cuda and is installed only with it.
-list(FILTER _ember_headers EXCLUDE REGEX "^(core/ops|kernels/cuda)/|^models/multitask/qp\\.h$")
+# core/ops/common.h, kernels/cpu/eigen_product.h and models/multitask/qp.h hold helpers
+# private to their folders; kernels/cuda's header belongs to ember::cuda and is installed only
+# with it.
+list(FILTER _ember_headers EXCLUDE REGEX
+  "^(core/ops|kernels/cuda)/|^models/multitask/qp\\.h$|^kernels/cpu/eigen_product\\.h$")
 if(TARGET ember_cuda)
   list(APPEND _ember_headers kernels/cuda/gemm.h)
 endif()

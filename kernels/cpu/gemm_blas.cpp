@@ -25,22 +25,7 @@ int openblas_get_num_threads(void);
 
 namespace ember::kernels::cpu::blas {
 
-namespace {
-using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMatrixMap = Eigen::Map<const RowMajorMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using MatrixMap = Eigen::Map<RowMajorMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-
-// Eigen hands `alpha * A * B` to one sgemm_ call; with beta it scales C first and accumulates.
-template <class OpA, class OpB>
-void multiply(MatrixMap& c, float alpha, const OpA& a, const OpB& b, float beta) {
-  if (beta == 0.f) {
-    c.noalias() = alpha * a * b;
-  } else {
-    if (beta != 1.f) c *= beta;
-    c.noalias() += alpha * a * b;
-  }
-}
-}  // namespace
+#include "eigen_product.h"
 
 // gemm.h's gemm() for M, N, K > 0. OpenBLAS keeps its own thread pool; it is given ember's cap
 // (set_num_threads, which sets OpenMP's) so that one setting governs every large product.
@@ -52,13 +37,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   const int threads = 1;
 #endif
   if (openblas_get_num_threads() != threads) openblas_set_num_threads(threads);
-  MatrixMap c(C, M, N, Eigen::OuterStride<>(ldc));
-  const ConstMatrixMap a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
-  const ConstMatrixMap b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
-  if (!trans_a && !trans_b) multiply(c, alpha, a, b, beta);
-  if (!trans_a && trans_b) multiply(c, alpha, a, b.transpose(), beta);
-  if (trans_a && !trans_b) multiply(c, alpha, a.transpose(), b, beta);
-  if (trans_a && trans_b) multiply(c, alpha, a.transpose(), b.transpose(), beta);
+  eigen_product(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace ember::kernels::cpu::blas

@@ -23,22 +23,9 @@
 
 namespace ember::kernels::cpu::EMBER_CPU_LEVEL {
 
-namespace {
-using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMatrixMap = Eigen::Map<const RowMajorMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using MatrixMap = Eigen::Map<RowMajorMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
+#include "eigen_product.h"
 
-// Eigen folds `alpha * A * B` into its GEMM kernel (no temporary), and `noalias` tells it C
-// does not overlap A or B, so the product is written straight into C.
-template <class OpA, class OpB>
-void multiply(MatrixMap& c, float alpha, const OpA& a, const OpB& b, float beta) {
-  if (beta == 0.f) {
-    c.noalias() = alpha * a * b;
-  } else {
-    if (beta != 1.f) c *= beta;
-    c.noalias() += alpha * a * b;
-  }
-}
+namespace {
 
 // The direct kernel below computes C in strips of 16 columns, a tile of rows at a time, with the
 // tile's sums in vector registers for the whole k loop.
@@ -241,12 +228,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   const int threads = omp_get_max_threads();
   if (small) omp_set_num_threads(1);
 #endif
-  const ConstMatrixMap a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
-  const ConstMatrixMap b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
-  if (!trans_a && !trans_b) multiply(c, alpha, a, b, beta);
-  if (!trans_a && trans_b) multiply(c, alpha, a, b.transpose(), beta);
-  if (trans_a && !trans_b) multiply(c, alpha, a.transpose(), b, beta);
-  if (trans_a && trans_b) multiply(c, alpha, a.transpose(), b.transpose(), beta);
+  eigen_product(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #ifdef _OPENMP
   if (small) omp_set_num_threads(threads);
 #endif
