@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include <ember/nn/csv.h>
+
 namespace scoreboard {
 
 nlohmann::json Case::to_json() const {
@@ -19,6 +21,16 @@ const Array& find(const Arrays& arrays, const std::string& name) {
   for (const auto& [key, array] : arrays)
     if (key == name) return array;
   throw std::runtime_error("no array named '" + name + "'");
+}
+
+Array digits_table() {
+  const std::string path = EMBER_BENCH_SOURCE_DIR "/../data/digits.csv.gz";
+  const ember::data::CsvTable table = ember::data::read_csv(path);
+  const std::vector<std::string>& columns = table.columns;
+  if (columns.size() != 67 || columns[64] != "digit" || columns[65] != "odd" ||
+      columns[66] != "high")
+    throw std::runtime_error(path + ": expected 64 pixel columns, then digit, odd and high");
+  return Array{{table.values.size(0), table.values.size(1)}, table.values.to_vector()};
 }
 
 }  // namespace scoreboard

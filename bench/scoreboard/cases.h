@@ -12,6 +12,9 @@
 // A train call is one step (zero_grad, forward, loss, backward, optimizer step); an infer call
 // is a forward without autograd. Parameters travel in the models' parameters() order: per
 // layer weight [out, in] then bias [out]; trunk before heads; member after member.
+//
+// The whole runs (main.cpp's runs section) also train on scikit-learn's digits, as every peer
+// reads them from digits_table().
 
 #include <cstdint>
 #include <string>
@@ -41,6 +44,12 @@ using Arrays = std::vector<std::pair<std::string, Array>>;
 
 /// The array called `name`; throws std::runtime_error when there is none.
 const Array& find(const Arrays& arrays, const std::string& name);
+
+/// scikit-learn's digits as the repository ships them (data/digits.csv.gz, read by ember's
+/// read_csv): [1797, 67], per row the 64 pixels (0 ... 16), then digit, odd (digit % 2) and
+/// high (digit >= 5). Throws ember::Error when the file cannot be read, std::runtime_error
+/// when its columns are not these.
+Array digits_table();
 
 /// A participant in the timings. prepare() builds a case's model, data and optimizer (false:
 /// this peer does not run such a case); time() runs it `calls` times and returns the seconds.

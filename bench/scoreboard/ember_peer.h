@@ -23,7 +23,8 @@ Arrays ember_input(const Case& c, uint64_t seed);
 Arrays ember_results(const Case& c, const std::string& variant, uint64_t seed);
 
 /// Wall seconds of ember's whole runs: "seed_steps" {"steps"}, "deep_ensemble" {"members",
-/// "epochs", "rows", "batch"}.
+/// "epochs", "rows", "batch"}, "digits_multitask" {"epochs", "batch"}, "digits_ensemble"
+/// {"members", "epochs", "batch"}. The digits are read before the clock starts.
 double ember_whole_run(const std::string& name, const nlohmann::json& arguments);
 
 /// Trains the multitask case `c` for `steps` steps; for the peak-memory child processes.
