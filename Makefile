@@ -40,7 +40,7 @@ FUZZ_TARGETS := fuzz_load_safetensors fuzz_module_load
 # The demo: the CMake target to build, then the command that runs it.
 DEMO_TARGET ?= seed_models train_multitask ember_cli
 DEMO_CMD ?= $(BUILD_DIR)/examples/seed_models && $(BUILD_DIR)/examples/train_multitask && \
-	echo && $(BUILD_DIR)/apps/ember demo --out $(BUILD_DIR)/demo
+	echo && $(BUILD_DIR)/apps/ember demo --out $(BUILD_DIR)/demo --python /usr/bin/python3
 # The benchmarks: the CMake targets to build (empty: everything), then the command that runs
 # them (default: the scoreboard, bench/scoreboard/main.cpp, then its charts).
 BENCH_TARGETS ?= bench_scoreboard

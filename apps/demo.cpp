@@ -13,6 +13,7 @@
 #include <ember/train/metrics.h>
 #include <ember/train/run.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -95,7 +96,11 @@ int run_demo(const DemoOptions& demo) {
     run.ensemble = entry.members;
     run.method = entry.method;
     if (entry.method == "mc_dropout") run.dropout = 0.2f;
-    if (entry.method == "snapshot") run.patience = 0;  // cycles run to their end
+    if (entry.method == "snapshot") {
+      run.patience = 0;  // cycles run to their end
+      // One cycle per member: the epochs rounded down to a multiple of 5 (at least 5).
+      run.epochs = std::max(entry.members, run.epochs / entry.members * entry.members);
+    }
     const auto run_start = std::chrono::steady_clock::now();
     const train::RunReport report = train::train_run(run);
     const double seconds =
@@ -133,13 +138,16 @@ int run_demo(const DemoOptions& demo) {
 
   // The pictures: learning curves of the equally weighted network, and the reliability
   // diagram of the single model against the best ensemble.
-  const std::string command = "python3 '" + demo.plot_script + "' '" + demo.out_dir + "'";
+  const std::string command =
+      "'" + demo.python + "' '" + demo.plot_script + "' '" + demo.out_dir + "'";
   std::fflush(stdout);  // the tables before the script's own output
   if (!fs::exists(demo.plot_script)) {
     std::printf("pictures skipped: no %s\n", demo.plot_script.c_str());
   } else if (std::system(command.c_str()) != 0) {
-    std::printf("pictures skipped: `%s` failed (is python3-matplotlib installed?)\n",
-                command.c_str());
+    std::printf(
+        "pictures skipped: `%s` failed (is matplotlib installed for %s? Debian: "
+        "python3-matplotlib, for /usr/bin/python3; --python picks the interpreter)\n",
+        command.c_str(), demo.python.c_str());
   }
   std::printf("runs in %s; the whole demo took %.1f s\n", demo.out_dir.c_str(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

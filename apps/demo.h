@@ -7,9 +7,10 @@
 namespace ember::apps {
 
 struct DemoOptions {
-  std::string data_path;    // digits.csv.gz
-  std::string out_dir;      // the runs and the pictures
-  std::string plot_script;  // apps/plot_demo.py
+  std::string data_path;           // digits.csv.gz
+  std::string out_dir;             // the runs and the pictures
+  std::string plot_script;         // apps/plot_demo.py
+  std::string python = "python3";  // runs plot_script; needs matplotlib
   int64_t epochs = 30;
 };
 

@@ -206,6 +206,8 @@ int main(int argc, char** argv) {
   demo_command->add_option("--epochs", demo.epochs, "most epochs per run")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
+  demo_command->add_option("--python", demo.python, "the Python that draws the pictures")
+      ->capture_default_str();
 
   CLI::App* evaluate_command = app.add_subcommand("evaluate", "metrics of a saved model");
   evaluate_command->add_option("model", model_path, "model.safetensors of a run")->required();

@@ -137,6 +137,14 @@ expect_error "boosting a classifier" 1 "gradient" \
   "$ember" train line.csv --target y:classes --ensemble 2 --method gradient_boosting --out r
 expect_error "demo without data" 1 "demo: no data file nothere.csv.gz" \
   "$ember" demo --data nothere.csv.gz --out r
+# Without a Python that can draw, the demo still prints its tables and says why no pictures.
+"$ember" demo --data "$digits" --epochs 2 --out demo --python ./no-python >demo.txt 2>&1 ||
+  fail "demo with a missing --python exited $?"
+if grep -q '^best ensemble: ' demo.txt && grep -qF "pictures skipped: \`'./no-python' " demo.txt; then
+  echo "ok: demo without a Python for the pictures: $(grep -F 'pictures skipped' demo.txt)"
+else
+  fail "demo with a missing --python: expected its tables and 'pictures skipped', got: $(cat demo.txt)"
+fi
 expect_error "not a model" 1 "load_safetensors" "$ember" predict line.csv line.csv
 expect_error "model without its columns" 1 "line.csv: no column 'p0' the model reads" \
   "$ember" predict run/model.safetensors line.csv
