@@ -350,12 +350,14 @@ Tensor gaussian_nll_loss(const Tensor& input, const Tensor& target, const Tensor
   if (!(options.eps >= 0.f)) {
     throw Error("gaussian_nll_loss: eps must be >= 0, got " + python_float(options.eps));
   }
-  // PyTorch clamps a copy of var under no_grad, so the clamp changes the value but the
-  // gradient reaches var unchanged, through the copy (even at var = inf, where a formula
-  // such as var - var.detach() + clamp(...) would give inf - inf = NaN).
-  const Tensor clamped =
-      record("CloneBackward0", clamp(variance.detach(), options.eps, kInfinity), {variance}, {},
-             [](const Tensor& g, const BackwardContext&) { return Grads{g}; });
+  // As PyTorch: a clone of var clamped in place under no_grad, so the clamp changes the value
+  // but the gradient reaches var unchanged, through the clone (even at var = inf, where a
+  // formula such as var - var.detach() + clamp(...) would give inf - inf = NaN).
+  Tensor clamped = clone(variance);
+  {
+    const NoGradGuard no_grad;
+    clamped.copy_(clamp(clamped, options.eps, kInfinity));
+  }
   const Tensor difference = input - target;
   Tensor losses = 0.5f * (log(clamped) + difference * difference / clamped);
   if (options.full) losses = losses + 0.5f * std::log(2.f * std::numbers::pi_v<float>);
