@@ -26,6 +26,7 @@
 #include <ember/train/trainer.h>
 
 #include "temp_dir.h"
+#include "two_task_net.h"
 
 using namespace ember;
 namespace fs = std::filesystem;
@@ -33,6 +34,10 @@ using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 
 namespace {
+
+using two_task::Net;
+using two_task::StepLog;
+using two_task::two_task_data;
 
 // What a child process ended with: its wait status, and the text it wrote back.
 struct ChildResult {
@@ -287,29 +292,6 @@ TEST_CASE("a save into a read-only folder throws and keeps the previous checkpoi
 }
 
 namespace {
-
-struct Net : nn::Module {
-  nn::Sequential& layers = register_module(
-      "layers",
-      nn::Sequential(nn::Linear(4, 16), nn::ReLU(), nn::Dropout(0.3f), nn::Linear(16, 4)));
-  std::vector<Tensor> forward(const Tensor& x) {
-    const Tensor h = layers(x);  // [B, 4]: a regression output and a 3-way logit row
-    return {h.index_select(1, tensor({0.f})), h.index_select(1, tensor({1.f, 2.f, 3.f}))};
-  }
-};
-
-data::TensorDataset two_task_data(int64_t rows) {
-  const Tensor x = randn({rows, 4});
-  const Tensor y = matmul(x, tensor({1.f, -2.f, 0.5f, 0.f}));
-  std::vector<float> labels;
-  for (float v : y.to_vector()) labels.push_back(v < -1.f ? 0.f : (v < 1.f ? 1.f : 2.f));
-  return data::TensorDataset({x, y, tensor(labels, {rows})});
-}
-
-struct StepLog : train::Callback {
-  std::vector<double> losses;
-  void on_step_end(const train::StepResult& step) override { losses.push_back(step.loss); }
-};
 
 // Kills its own process, as the kernel would: no destructor, no flush, no handler runs.
 struct KillAt : train::Callback {

@@ -8,9 +8,15 @@
 #include <csignal>
 #include <filesystem>
 
+#include "two_task_net.h"
+
 using namespace ember;
 
 namespace {
+
+using two_task::Net;
+using two_task::StepLog;
+using two_task::two_task_data;
 
 // y = 2 x0 - x1 + 0.5 on `rows` random inputs: a regression a Linear(2, 1) fits exactly.
 data::TensorDataset line_data(int64_t rows) {
@@ -19,34 +25,9 @@ data::TensorDataset line_data(int64_t rows) {
   return data::TensorDataset({x, y});
 }
 
-struct Net : nn::Module {
-  nn::Sequential& layers = register_module(
-      "layers",
-      nn::Sequential(nn::Linear(4, 16), nn::ReLU(), nn::Dropout(0.3f), nn::Linear(16, 4)));
-  std::vector<Tensor> forward(const Tensor& x) {
-    const Tensor h = layers(x);  // [B, 4]: a regression output and a 3-way logit row
-    return {h.index_select(1, tensor({0.f})), h.index_select(1, tensor({1.f, 2.f, 3.f}))};
-  }
-};
-
-// Two tasks on 4 inputs: a regression target and a 3-class label.
-data::TensorDataset two_task_data(int64_t rows) {
-  const Tensor x = randn({rows, 4});
-  const Tensor y = matmul(x, tensor({1.f, -2.f, 0.5f, 0.f}));
-  std::vector<float> labels;
-  for (float v : y.to_vector()) labels.push_back(v < -1.f ? 0.f : (v < 1.f ? 1.f : 2.f));
-  return data::TensorDataset({x, y, tensor(labels, {rows})});
-}
-
 std::vector<models::Task> two_tasks() {
   return {models::regression("value"), models::multiclass("band", 3)};
 }
-
-// Records every step's loss.
-struct StepLog : train::Callback {
-  std::vector<double> losses;
-  void on_step_end(const train::StepResult& step) override { losses.push_back(step.loss); }
-};
 
 std::string temp_dir(const std::string& name) {
   const auto dir = std::filesystem::temp_directory_path() / ("ember_test_trainer_" + name);
