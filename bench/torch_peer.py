@@ -200,6 +200,15 @@ def seed_steps(steps):
         optimizer.step()
 
 
+def shuffled_batches(rows, batch, epochs):
+    """The row numbers of each batch of `batch` rows, for `epochs` passes over `rows` rows in a
+    new order each epoch (randperm)."""
+    for _ in range(epochs):
+        order = torch.randperm(rows)
+        for start in range(0, rows, batch):
+            yield order[start:start + batch]
+
+
 def deep_ensemble(members, epochs, rows, batch):
     """`members` nets 10 -> 50 -> 1 trained one after another by Adam (lr 1e-3) on MSE, for
     `epochs` epochs over `rows` rows in batches of `batch`, reshuffled every epoch."""
@@ -209,13 +218,10 @@ def deep_ensemble(members, epochs, rows, batch):
     for _ in range(members):
         net = member(10, 50)
         optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-        for _ in range(epochs):
-            order = torch.randperm(rows)
-            for start in range(0, rows, batch):
-                index = order[start:start + batch]
-                optimizer.zero_grad(set_to_none=True)
-                F.mse_loss(net(x[index]), y[index]).backward()
-                optimizer.step()
+        for index in shuffled_batches(rows, batch, epochs):
+            optimizer.zero_grad(set_to_none=True)
+            F.mse_loss(net(x[index]), y[index]).backward()
+            optimizer.step()
 
 
 def read_digits():
@@ -247,17 +253,14 @@ def digits_multitask(digits, epochs, batch):
     parameters = [p for part in (trunk, digit_head, odd_head, high_head) for p in part.parameters()]
     optimizer = torch.optim.Adam(parameters, lr=1e-3)
     rows = x.shape[0]
-    for _ in range(epochs):
-        order = torch.randperm(rows)
-        for start in range(0, rows, batch):
-            index = order[start:start + batch]
-            optimizer.zero_grad(set_to_none=True)
-            h = trunk(x[index])
-            loss = (F.cross_entropy(digit_head(h), digit[index])
-                    + F.binary_cross_entropy_with_logits(odd_head(h), odd[index])
-                    + F.binary_cross_entropy_with_logits(high_head(h), high[index]))
-            loss.backward()
-            optimizer.step()
+    for index in shuffled_batches(rows, batch, epochs):
+        optimizer.zero_grad(set_to_none=True)
+        h = trunk(x[index])
+        loss = (F.cross_entropy(digit_head(h), digit[index])
+                + F.binary_cross_entropy_with_logits(odd_head(h), odd[index])
+                + F.binary_cross_entropy_with_logits(high_head(h), high[index]))
+        loss.backward()
+        optimizer.step()
 
 
 def digits_ensemble(digits, members, epochs, batch):
@@ -270,13 +273,10 @@ def digits_ensemble(digits, members, epochs, batch):
     for _ in range(members):
         net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
         optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-        for _ in range(epochs):
-            order = torch.randperm(rows)
-            for start in range(0, rows, batch):
-                index = order[start:start + batch]
-                optimizer.zero_grad(set_to_none=True)
-                F.cross_entropy(net(x[index]), digit[index]).backward()
-                optimizer.step()
+        for index in shuffled_batches(rows, batch, epochs):
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x[index]), digit[index]).backward()
+            optimizer.step()
 
 
 def handle(request, state):

@@ -241,6 +241,17 @@ Digits standardised_digits() {
           values.narrow(1, 66, 1)};
 }
 
+// `epochs` passes over `rows` rows in batches of `batch`, in a new order each epoch (randperm):
+// step(index) for each batch, index holding its row numbers.
+template <class Step>
+void shuffled_batches(int64_t rows, int64_t batch, int epochs, const Step& step) {
+  for (int epoch = 0; epoch < epochs; ++epoch) {
+    const Tensor order = randperm(rows);
+    for (int64_t begin = 0; begin < rows; begin += batch)
+      step(order.narrow(0, begin, std::min(batch, rows - begin)));
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Peer> make_ember_peer(const std::string& variant) {
@@ -310,15 +321,11 @@ double ember_whole_run(const std::string& name, const nlohmann::json& arguments)
     for (int k = 0; k < members; ++k) {
       nn::Sequential net(nn::Linear(10, 50), nn::ReLU(), nn::Linear(50, 1));
       optim::Adam optimizer(net.parameters(), {.lr = 1e-3});
-      for (int epoch = 0; epoch < epochs; ++epoch) {
-        const Tensor order = randperm(rows);
-        for (int64_t begin = 0; begin < rows; begin += batch) {
-          const Tensor index = order.narrow(0, begin, std::min(batch, rows - begin));
-          optimizer.zero_grad();
-          nn::mse_loss(net(index_select(x, 0, index)), index_select(y, 0, index)).backward();
-          optimizer.step();
-        }
-      }
+      shuffled_batches(rows, batch, epochs, [&](const Tensor& index) {
+        optimizer.zero_grad();
+        nn::mse_loss(net(index_select(x, 0, index)), index_select(y, 0, index)).backward();
+        optimizer.step();
+      });
     }
   } else if (name == "digits_multitask") {
     // bench/torch_peer.py's digits_multitask, line for line.
@@ -332,20 +339,16 @@ double ember_whole_run(const std::string& name, const nlohmann::json& arguments)
     optim::Adam optimizer(parameters, {.lr = 1e-3});
     const int64_t rows = digits.x.size(0), batch = arguments.at("batch");
     const int epochs = arguments.at("epochs");
-    for (int epoch = 0; epoch < epochs; ++epoch) {
-      const Tensor order = randperm(rows);
-      for (int64_t begin = 0; begin < rows; begin += batch) {
-        const Tensor index = order.narrow(0, begin, std::min(batch, rows - begin));
-        optimizer.zero_grad();
-        const Tensor h = trunk(index_select(digits.x, 0, index));
-        const Tensor loss =
-            nn::cross_entropy(digit_head(h), index_select(digits.digit, 0, index)) +
-            nn::binary_cross_entropy_with_logits(odd_head(h), index_select(digits.odd, 0, index)) +
-            nn::binary_cross_entropy_with_logits(high_head(h), index_select(digits.high, 0, index));
-        loss.backward();
-        optimizer.step();
-      }
-    }
+    shuffled_batches(rows, batch, epochs, [&](const Tensor& index) {
+      optimizer.zero_grad();
+      const Tensor h = trunk(index_select(digits.x, 0, index));
+      const Tensor loss =
+          nn::cross_entropy(digit_head(h), index_select(digits.digit, 0, index)) +
+          nn::binary_cross_entropy_with_logits(odd_head(h), index_select(digits.odd, 0, index)) +
+          nn::binary_cross_entropy_with_logits(high_head(h), index_select(digits.high, 0, index));
+      loss.backward();
+      optimizer.step();
+    });
   } else if (name == "digits_ensemble") {
     // bench/torch_peer.py's digits_ensemble, line for line.
     manual_seed(0);
@@ -355,17 +358,13 @@ double ember_whole_run(const std::string& name, const nlohmann::json& arguments)
       nn::Sequential net(nn::Linear(64, 64), nn::ReLU(), nn::Linear(64, 64), nn::ReLU(),
                          nn::Linear(64, 10));
       optim::Adam optimizer(net.parameters(), {.lr = 1e-3});
-      for (int epoch = 0; epoch < epochs; ++epoch) {
-        const Tensor order = randperm(rows);
-        for (int64_t begin = 0; begin < rows; begin += batch) {
-          const Tensor index = order.narrow(0, begin, std::min(batch, rows - begin));
-          optimizer.zero_grad();
-          nn::cross_entropy(net(index_select(digits.x, 0, index)),
-                            index_select(digits.digit, 0, index))
-              .backward();
-          optimizer.step();
-        }
-      }
+      shuffled_batches(rows, batch, epochs, [&](const Tensor& index) {
+        optimizer.zero_grad();
+        nn::cross_entropy(net(index_select(digits.x, 0, index)),
+                          index_select(digits.digit, 0, index))
+            .backward();
+        optimizer.step();
+      });
     }
   } else {
     throw std::runtime_error("unknown whole run '" + name + "'");

@@ -38,6 +38,17 @@ torch::Tensor linear(const std::vector<torch::Tensor>& p, size_t first, const to
   return torch::linear(x, p[first], p[first + 1]);
 }
 
+// `epochs` passes over `rows` rows in batches of `batch`, in a new order each epoch (randperm):
+// step(index) for each batch, index holding its row numbers.
+template <class Step>
+void shuffled_batches(int64_t rows, int64_t batch, int epochs, const Step& step) {
+  for (int epoch = 0; epoch < epochs; ++epoch) {
+    const torch::Tensor order = torch::randperm(rows);
+    for (int64_t begin = 0; begin < rows; begin += batch)
+      step(order.narrow(0, begin, std::min(batch, rows - begin)));
+  }
+}
+
 class TorchCase {
  public:
   explicit TorchCase(const Case& c) : case_(c) {
@@ -236,17 +247,13 @@ class LibtorchPeer : public ReferencePeer {
         add_linear(p, 10, 50);
         add_linear(p, 50, 1);
         torch::optim::Adam optimizer(p, torch::optim::AdamOptions(1e-3));
-        for (int epoch = 0; epoch < epochs; ++epoch) {
-          const torch::Tensor order = torch::randperm(rows);
-          for (int64_t begin = 0; begin < rows; begin += batch) {
-            const torch::Tensor index = order.narrow(0, begin, std::min(batch, rows - begin));
-            zero_grad(p);
-            const torch::Tensor prediction =
-                linear(p, 2, torch::relu(linear(p, 0, x.index_select(0, index))));
-            torch::mse_loss(prediction, y.index_select(0, index)).backward();
-            optimizer.step();
-          }
-        }
+        shuffled_batches(rows, batch, epochs, [&](const torch::Tensor& index) {
+          zero_grad(p);
+          const torch::Tensor prediction =
+              linear(p, 2, torch::relu(linear(p, 0, x.index_select(0, index))));
+          torch::mse_loss(prediction, y.index_select(0, index)).backward();
+          optimizer.step();
+        });
       }
     } else if (name == "digits_multitask") {
       namespace F = torch::nn::functional;
@@ -261,20 +268,16 @@ class LibtorchPeer : public ReferencePeer {
       torch::optim::Adam optimizer(p, torch::optim::AdamOptions(1e-3));
       const int64_t rows = digits.x.size(0), batch = arguments.at("batch");
       const int epochs = arguments.at("epochs");
-      for (int epoch = 0; epoch < epochs; ++epoch) {
-        const torch::Tensor order = torch::randperm(rows);
-        for (int64_t begin = 0; begin < rows; begin += batch) {
-          const torch::Tensor index = order.narrow(0, begin, std::min(batch, rows - begin));
-          zero_grad(p);
-          const torch::Tensor h = trunk->forward(digits.x.index_select(0, index));
-          const torch::Tensor loss =
-              F::cross_entropy(digit_head(h), digits.digit.index_select(0, index)) +
-              F::binary_cross_entropy_with_logits(odd_head(h), digits.odd.index_select(0, index)) +
-              F::binary_cross_entropy_with_logits(high_head(h), digits.high.index_select(0, index));
-          loss.backward();
-          optimizer.step();
-        }
-      }
+      shuffled_batches(rows, batch, epochs, [&](const torch::Tensor& index) {
+        zero_grad(p);
+        const torch::Tensor h = trunk->forward(digits.x.index_select(0, index));
+        const torch::Tensor loss =
+            F::cross_entropy(digit_head(h), digits.digit.index_select(0, index)) +
+            F::binary_cross_entropy_with_logits(odd_head(h), digits.odd.index_select(0, index)) +
+            F::binary_cross_entropy_with_logits(high_head(h), digits.high.index_select(0, index));
+        loss.backward();
+        optimizer.step();
+      });
     } else if (name == "digits_ensemble") {
       torch::manual_seed(0);
       const int64_t rows = digits.x.size(0), batch = arguments.at("batch");
@@ -285,17 +288,13 @@ class LibtorchPeer : public ReferencePeer {
                                   torch::nn::Linear(64, 10));
         std::vector<torch::Tensor> p = net->parameters();
         torch::optim::Adam optimizer(p, torch::optim::AdamOptions(1e-3));
-        for (int epoch = 0; epoch < epochs; ++epoch) {
-          const torch::Tensor order = torch::randperm(rows);
-          for (int64_t begin = 0; begin < rows; begin += batch) {
-            const torch::Tensor index = order.narrow(0, begin, std::min(batch, rows - begin));
-            zero_grad(p);
-            torch::nn::functional::cross_entropy(net->forward(digits.x.index_select(0, index)),
-                                                 digits.digit.index_select(0, index))
-                .backward();
-            optimizer.step();
-          }
-        }
+        shuffled_batches(rows, batch, epochs, [&](const torch::Tensor& index) {
+          zero_grad(p);
+          torch::nn::functional::cross_entropy(net->forward(digits.x.index_select(0, index)),
+                                               digits.digit.index_select(0, index))
+              .backward();
+          optimizer.step();
+        });
       }
     } else {
       throw std::runtime_error("libtorch: unknown whole run '" + name + "'");
