@@ -185,15 +185,6 @@ class ByteReader {
   size_t offset_ = 0;
 };
 
-// The balancers whose update is Σ_t w_t ∇L_t (plus terms that do not depend on the batch)
-// with weights equal on every process: the per-process gradients, weighted by shard size,
-// then sum to the gradient of the whole batch. The others (GradNorm, FAMO, the Jacobian
-// aggregators) are non-linear in the per-batch gradients or losses.
-bool sums_across_processes(const models::mtl::Balancer& balancer) {
-  const std::string name = balancer.name();
-  return name == "equal" || name == "uncertainty" || name == "dwa";
-}
-
 // The name of the first BatchNorm1d in `module` (searched depth first), or "" if none.
 std::string batch_norm_in(const nn::Module& module, const std::string& name) {
   if (dynamic_cast<const nn::BatchNorm1d*>(&module)) return name.empty() ? "(the model)" : name;
@@ -418,7 +409,7 @@ StepResult Trainer::train_step(const std::vector<Tensor>& batch, int64_t epoch, 
 
 void Trainer::check_data_parallel() const {
   const std::string processes = std::to_string(group_->size()) + " processes";
-  if (balancer_ && !sums_across_processes(*balancer_)) {
+  if (balancer_ && !balancer_->linear_in_task_gradients()) {
     throw Error("Trainer::fit: data-parallel training over " + processes +
                 " sums the processes' gradients, which gives the whole batch's update only for "
                 "balancers linear in the task losses (equal, uncertainty, dwa); '" +

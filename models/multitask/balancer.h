@@ -39,6 +39,11 @@ class Balancer : public nn::Module {
   virtual bool needs_losses_after_step() const { return false; }
   virtual void after_step(const std::vector<double>& /*losses_after*/) {}
   virtual void on_epoch_end(const std::vector<double>& /*mean_task_losses*/) {}
+  /// Whether the update is Σ_t w_t ∇L_t (plus terms that do not depend on the batch) with
+  /// weights that do not depend on the batch: then gradients computed on shards of a batch
+  /// and summed (data-parallel training) give the whole batch's. False for methods non-linear
+  /// in the per-batch gradients or losses (GradNorm, FAMO, the Jacobian aggregators).
+  virtual bool linear_in_task_gradients() const { return false; }
   /// The weight each task had in the last backward() (for logs): w_i of Σ w_i L_i for loss
   /// weightings; for aggregators, the coefficients of d = Σ w_i J_i where the method has
   /// them, else empty.
@@ -68,6 +73,7 @@ class EqualWeighting : public Balancer {
  public:
   std::string name() const override { return "equal"; }
   void backward(const std::vector<Tensor>& losses) override;
+  bool linear_in_task_gradients() const override { return true; }
 };
 
 /// Applies an Aggregator to the Jacobian of `shared` (see the file comment). Costs T

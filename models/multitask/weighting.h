@@ -29,6 +29,7 @@ class UncertaintyWeighting : public Balancer {
  public:
   explicit UncertaintyWeighting(const std::vector<Task>& tasks);
   std::string name() const override { return "uncertainty"; }
+  bool linear_in_task_gradients() const override { return true; }
   /// Throws Error when `losses` does not hold one scalar per task.
   void backward(const std::vector<Tensor>& losses) override;
   /// s [T], the parameter itself.
@@ -78,6 +79,7 @@ class DynamicWeightAverage : public Balancer {
   /// Throws Error for tasks < 1 or temperature <= 0.
   explicit DynamicWeightAverage(int64_t tasks, double temperature = 2.0);
   std::string name() const override { return "dwa"; }
+  bool linear_in_task_gradients() const override { return true; }
   /// Throws Error when `losses` does not hold one scalar per task.
   void backward(const std::vector<Tensor>& losses) override;
   /// Throws Error unless `mean_task_losses` holds T positive, finite values.
