@@ -146,9 +146,11 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 Tensor matmul(const Tensor& a, const Tensor& b);
 /// x·wᵀ + b in one GEMM: x [..., in], w [out, in], b [out] (optional) -> [..., out].
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b = {});
-/// K linears at once, one per ensemble member: x [K, B, in] (member k reads x[k]) or [B, in]
-/// (every member reads it), w [K, out, in], b [K, out] (optional) -> [K, B, out], with
-/// y[k] = x[k]·w[k]ᵀ + b[k]. One node for all K members. Throws Error for other shapes.
+/// K linears at once, one per ensemble member: x [B, K, in] (member k reads x[:, k]) or
+/// [B, in] (every member reads it), w [K, out, in], b [K, out] (optional) -> [B, K, out], with
+/// y[:, k] = x[:, k]·w[k]ᵀ + b[k]. One node for all K members; the member dim comes after the
+/// batch dim so that no member's rows are ever copied into place. Throws Error for other
+/// shapes.
 Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b = {});
 
 // -- loss primitives (core/ops/loss.cpp) ----------------------------------------------------

@@ -7,8 +7,9 @@
 namespace ember::nn {
 
 /// weight [K, out, in] and bias [K, out]; member k's slice is initialised like a PyTorch
-/// nn.Linear, U(-1/√in, 1/√in). x [K, B, in] (member k reads x[k]) or [B, in] (every member
-/// reads it) -> y [K, B, out]. Throws Error for a size < 1, or (in forward) another shape.
+/// nn.Linear, U(-1/√in, 1/√in). x [B, K, in] (member k reads x[:, k]) or [B, in] (every
+/// member reads it) -> y [B, K, out]. Throws Error for a size < 1, or (in forward) another
+/// shape.
 class BatchedLinear : public Layer {
  public:
   BatchedLinear(int64_t members, int64_t in_features, int64_t out_features, bool bias = true);

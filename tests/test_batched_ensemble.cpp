@@ -92,21 +92,25 @@ void check_members_equal(models::BatchedMLP& batched, models::Ensemble& ensemble
 
 }  // namespace
 
-TEST_CASE("batched_linear is each member's x[k]·w[k]ᵀ + b[k], for stacked and shared inputs") {
+TEST_CASE(
+    "batched_linear is each member's x[:, k]·w[k]ᵀ + b[k], for per-member and shared inputs") {
   manual_seed(1);
   const Tensor w = randn({3, 5, 4}), b = randn({3, 5});
-  for (const Tensor& x : {randn({3, 7, 4}), randn({7, 4})}) {
+  for (const Tensor& x : {randn({7, 3, 4}), randn({7, 4})}) {
     for (const Tensor& bias : {b, Tensor()}) {
       const Tensor y = batched_linear(x, w, bias);
-      REQUIRE(y.shape() == Shape{3, 7, 5});
-      const std::vector<double> expected = batched_linear_by_definition(x, w, bias);
+      REQUIRE(y.shape() == Shape{7, 3, 5});
+      // The definition is written member-major ([K, B, ...]); the op works member-minor.
+      const Tensor member_major = permute(y, {1, 0, 2});
+      const std::vector<double> expected =
+          batched_linear_by_definition(x.dim() == 3 ? permute(x, {1, 0, 2}) : x, w, bias);
       for (int64_t i = 0; i < y.numel(); ++i)
-        CHECK(y.data()[i] == Approx(expected[size_t(i)]).margin(1e-5));
+        CHECK(member_major.data()[i] == Approx(expected[size_t(i)]).margin(1e-5));
     }
   }
 }
 
-TEST_CASE("batched_linear's gradients pass gradcheck, for stacked and shared inputs") {
+TEST_CASE("batched_linear's gradients pass gradcheck, for per-member and shared inputs") {
   manual_seed(2);
   const Tensor w = randn({3, 4, 5}), b = randn({3, 4});
   const auto with_bias = [](const std::vector<Tensor>& in) {
@@ -115,7 +119,7 @@ TEST_CASE("batched_linear's gradients pass gradcheck, for stacked and shared inp
   const auto without_bias = [](const std::vector<Tensor>& in) {
     return batched_linear(in[0], in[1]);
   };
-  for (const Tensor& x : {randn({3, 6, 5}), randn({6, 5})}) {
+  for (const Tensor& x : {randn({6, 3, 5}), randn({6, 5})}) {
     const GradcheckReport report = gradcheck(with_bias, {x, w, b});
     INFO(report.summary());
     CHECK(report.passed);
@@ -127,20 +131,37 @@ TEST_CASE("batched_linear's gradients pass gradcheck, for stacked and shared inp
 
 TEST_CASE("batched_linear's gradients are differentiable (create_graph) like matmul's") {
   manual_seed(3);
-  const Tensor x = randn({2, 3, 4}, true), w = randn({2, 5, 4}, true);
-  // L = Σ (x·wᵀ)², dL/dx = 2 (x·wᵀ)·w; Σ dL/dx = grad of a function of w again.
+  const Tensor x = randn({3, 2, 4}, true), w = randn({2, 5, 4}, true);
+  // L = Σ (x·wᵀ)², dL/dx = 2 (x·wᵀ)·w per member; Σ dL/dx = grad of a function of w again.
   const Tensor loss = batched_linear(x, w).pow(2.f).sum();
   const Tensor dx = grad({loss}, {x}, {}, true, true)[0];
-  const Tensor expected = 2.f * matmul(matmul(x, transpose(w, 1, 2)), w);
+  const Tensor x_major = permute(x, {1, 0, 2});
+  const Tensor expected = permute(2.f * matmul(matmul(x_major, transpose(w, 1, 2)), w), {1, 0, 2});
   check_close(dx.detach(), expected.detach(), 1e-4, "dL/dx");
   const Tensor dw_of_dx = grad({dx.sum()}, {w})[0];
   REQUIRE(dw_of_dx.shape() == w.shape());
 }
 
+TEST_CASE("batched_linear's first derivatives pass gradcheck themselves (second order)") {
+  manual_seed(12);
+  // The gradients of L = Σ c ⊙ y² with respect to x and w, as functions of x and w: their own
+  // backward runs batched_linear's rules and the weight-gradient op's.
+  const Tensor c = randn({4, 2, 3});
+  const auto first_derivatives = [&c](const std::vector<Tensor>& in) {
+    GradModeGuard recording(true);  // gradcheck's finite differences run under no_grad
+    const Tensor loss = (c * batched_linear(in[0], in[1]).pow(2.f)).sum();
+    const std::vector<Tensor> g = grad({loss}, {in[0], in[1]}, {}, true, true);
+    return g[0].sum() + (g[1] * g[1]).sum();
+  };
+  const GradcheckReport report = gradcheck(first_derivatives, {randn({4, 2, 5}), randn({2, 3, 5})});
+  INFO(report.summary());
+  CHECK(report.passed);
+}
+
 TEST_CASE("batched_linear names itself and the shapes when they do not fit") {
   const Tensor w = zeros({3, 5, 4});
-  REQUIRE_THROWS_WITH(batched_linear(zeros({2, 7, 4}), w),
-                      Contains("batched_linear") && Contains("[2, 7, 4]") && Contains("[3, 5, 4]"));
+  REQUIRE_THROWS_WITH(batched_linear(zeros({7, 2, 4}), w),
+                      Contains("batched_linear") && Contains("[7, 2, 4]") && Contains("[3, 5, 4]"));
   REQUIRE_THROWS_WITH(batched_linear(zeros({7, 3}), w), Contains("batched_linear"));
   REQUIRE_THROWS_WITH(batched_linear(zeros({7, 4}), zeros({5, 4})), Contains("batched_linear"));
   REQUIRE_THROWS_WITH(batched_linear(zeros({7, 4}), w, zeros({5})), Contains("bias shape [5]"));

@@ -132,22 +132,51 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   return reshape(out, shape);
 }
 
-// y[k] = x[k]·w[k]ᵀ + b[k] for each member k; a 2-d x is every member's input (x[k] = x).
-//   dx[k] = g[k]·w[k], dw[k] = g[k]ᵀ·x[k], db[k] = Σ_rows g[k]
-// With a shared x the K members are one linear: w's rows, member after member, are one
-// [K·out, in] weight, so x·wᵀ is one GEMM of all members instead of K small ones, and its
-// backward one GEMM per gradient too (linear's and permute's rules). Its [B, K, out] result is
-// permuted to [K, B, out].
+namespace {
+
+// Member k's rows of a member-minor tensor [B, K, c] are c floats every K·c: a GEMM operand at
+// data + k·c with row stride K·c.
+//
+// dw[k] = Σ_b g[b, k]ᵀ·x[b, k] for g [B, K, out] and x [B, K, in] -> [K, out, in]: the weight
+// gradient of batched_linear with a per-member input, an op of its own so that it can be
+// differentiated again (create_graph).
+//   dg[b, k] = x[b, k]·G[k]ᵀ, dx[b, k] = g[b, k]·G[k]  (batched_linear with G, or Gᵀ)
+Tensor member_weight_grad(const Tensor& g, const Tensor& x) {
+  const int64_t batch = g.shape()[0], members = g.shape()[1];
+  const int64_t out_features = g.shape()[2], in = x.shape()[2];
+  Tensor dw = empty({members, out_features, in});
+  for (int64_t k = 0; k < members; ++k) {
+    kernels::cpu::gemm(true, false, out_features, in, batch, 1.f, g.data() + k * out_features,
+                       members * out_features, x.data() + k * in, members * in, 0.f,
+                       dw.data() + k * out_features * in, in);
+  }
+  return record("BatchedLinearWeightBackward", dw, {g, x}, {g, x},
+                [](const Tensor& G, const BackwardContext& ctx) {
+                  const Tensor &g = ctx.saved[0], &x = ctx.saved[1];
+                  return Grads{detail::grad_if(ctx, 0, [&] { return batched_linear(x, G); }),
+                               detail::grad_if(
+                                   ctx, 1, [&] { return batched_linear(g, transpose(G, 1, 2)); })};
+                });
+}
+
+}  // namespace
+
+// y[b, k] = x[b, k]·w[k]ᵀ + bias[k] for each member k; a 2-d x is every member's input.
+//   dx[b, k] = g[b, k]·w[k], dw[k] = Σ_b g[b, k]ᵀ·x[b, k], dbias[k] = Σ_b g[b, k]
+// The member dim sits next to the features ([B, K, ...], not [K, B, ...]) so that a shared x
+// needs no reordering either way: w's rows, member after member, are one [K·out, in] weight,
+// and y is linear(x, w) viewed as [B, K, out], one GEMM forward and one per gradient (linear's
+// rules). A per-member x gives one GEMM per member on strided rows, nothing copied.
 Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   detail::check_defined(x, "batched_linear");
   detail::check_defined(w, "batched_linear");
   detail::check_same_device(x, w, "batched_linear");
   const bool shared_input = x.dim() == 2;
   if (w.dim() != 3 || (x.dim() != 2 && x.dim() != 3) || x.shape().back() != w.shape()[2] ||
-      (!shared_input && x.shape()[0] != w.shape()[0])) {
+      (!shared_input && x.shape()[1] != w.shape()[0])) {
     throw Error("batched_linear: input " + to_string(x.shape()) + " and weight " +
                 to_string(w.shape()) +
-                " do not fit (expected input [K, B, in] or [B, in] and weight [K, out, in])");
+                " do not fit (expected input [B, K, in] or [B, in] and weight [K, out, in])");
   }
   const int64_t members = w.shape()[0], out_features = w.shape()[1], in = w.shape()[2];
   if (b.defined() && b.shape() != Shape{members, out_features}) {
@@ -155,32 +184,32 @@ Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                 std::to_string(members) + ", " + std::to_string(out_features) + "] for weight " +
                 to_string(w.shape()));
   }
-  const int64_t batch = x.shape()[x.dim() - 2];
+  const int64_t batch = x.shape()[0];
   if (shared_input) {
     const Tensor flat = linear(x, reshape(w, {members * out_features, in}),
                                b.defined() ? reshape(b, {members * out_features}) : Tensor{});
-    return permute(reshape(flat, {batch, members, out_features}), {1, 0, 2});  // [K, B, out]
+    return reshape(flat, {batch, members, out_features});
   }
-  Tensor out = empty({members, batch, out_features});
-  // As in linear: each member's bias is copied into its rows, then its GEMM adds onto them.
+  Tensor out = empty({batch, members, out_features});
+  // As in linear: the biases are copied into every row, then each member's GEMM adds onto its
+  // columns of it.
+  if (b.defined()) {
+    for (int64_t r = 0; r < batch; ++r)
+      std::copy_n(b.data(), members * out_features, out.data() + r * members * out_features);
+  }
   for (int64_t k = 0; k < members; ++k) {
-    float* y = out.data() + k * batch * out_features;
-    if (b.defined()) {
-      for (int64_t r = 0; r < batch; ++r)
-        std::copy_n(b.data() + k * out_features, out_features, y + r * out_features);
-    }
-    kernels::cpu::gemm(false, true, batch, out_features, in, 1.f, x.data() + k * batch * in, in,
-                       w.data() + k * out_features * in, in, b.defined() ? 1.f : 0.f, y,
-                       out_features);
+    kernels::cpu::gemm(false, true, batch, out_features, in, 1.f, x.data() + k * in, members * in,
+                       w.data() + k * out_features * in, in, b.defined() ? 1.f : 0.f,
+                       out.data() + k * out_features, members * out_features);
   }
-  return record("BatchedAddmmBackward", out, {x, w, b}, {x, w},
-                [](const Tensor& g, const BackwardContext& ctx) {
-                  const Tensor &x = ctx.saved[0], &w = ctx.saved[1];
-                  return Grads{
-                      detail::grad_if(ctx, 0, [&] { return batched_gemm(g, w, false, false); }),
-                      detail::grad_if(ctx, 1, [&] { return batched_gemm(g, x, true, false); }),
-                      detail::grad_if(ctx, 2, [&] { return sum(g, {1}); })};
-                });
+  return record(
+      "BatchedAddmmBackward", out, {x, w, b}, {x, w},
+      [](const Tensor& g, const BackwardContext& ctx) {
+        const Tensor &x = ctx.saved[0], &w = ctx.saved[1];
+        return Grads{detail::grad_if(ctx, 0, [&] { return batched_linear(g, transpose(w, 1, 2)); }),
+                     detail::grad_if(ctx, 1, [&] { return member_weight_grad(g, x); }),
+                     detail::grad_if(ctx, 2, [&] { return sum(g, {0}); })};
+      });
 }
 
 }  // namespace ember

@@ -1,6 +1,7 @@
 #pragma once
 // Elementwise loops on raw row-major buffers, with NumPy-style broadcasting.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -21,22 +22,52 @@ void zip(const float* a, const float* b, float* out, int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
 }
 
+/// Rewrites a walk over `shape` (with one stride array per operand) as the same walk over
+/// fewer, longer rows: drops size-1 dims and merges each dim into the one before it where
+/// every operand steps over the pair as over one dim (outer stride = size × inner stride).
+/// Rewrites the first `ndim` entries of shape and of each array in place; returns the new rank.
+template <size_t Operands>
+size_t compact_dims(int64_t* shape, const std::array<int64_t*, Operands>& strides, size_t ndim) {
+  size_t rank = 0;
+  for (size_t d = 0; d < ndim; ++d) {
+    if (shape[d] == 1) continue;
+    bool merges = rank > 0;
+    for (const int64_t* s : strides) merges = merges && s[rank - 1] == shape[d] * s[d];
+    if (merges) {
+      shape[rank - 1] *= shape[d];
+      for (int64_t* s : strides) s[rank - 1] = s[d];
+    } else {
+      shape[rank] = shape[d];
+      for (int64_t* s : strides) s[rank] = s[d];
+      ++rank;
+    }
+  }
+  return rank;
+}
+
 /// out = f(a, b) over `out_shape`, reading a and b through element strides aligned to
 /// out_shape (stride 0 along a broadcast dim). The innermost dim is a plain strided loop.
 template <class F>
 void zip_broadcast(const float* a, std::span<const int64_t> a_strides, const float* b,
                    std::span<const int64_t> b_strides, std::span<const int64_t> out_shape,
                    float* out, F f) {
-  const size_t ndim = out_shape.size();
   int64_t numel = 1;
   for (int64_t size : out_shape) numel *= size;
   if (numel == 0) return;
+  Scratch<int64_t, 8> shape(out_shape.size(), 0), stride_a(out_shape.size(), 0),
+      stride_b(out_shape.size(), 0);
+  for (size_t d = 0; d < out_shape.size(); ++d) {
+    shape[d] = out_shape[d];
+    stride_a[d] = a_strides[d];
+    stride_b[d] = b_strides[d];
+  }
+  const size_t ndim = compact_dims<2>(&shape[0], {&stride_a[0], &stride_b[0]}, out_shape.size());
   if (ndim == 0) {
     out[0] = f(a[0], b[0]);
     return;
   }
-  const int64_t inner = out_shape[ndim - 1];
-  const int64_t step_a = a_strides[ndim - 1], step_b = b_strides[ndim - 1];
+  const int64_t inner = shape[ndim - 1];
+  const int64_t step_a = stride_a[ndim - 1], step_b = stride_b[ndim - 1];
   Scratch<int64_t, 8> index(ndim, 0);
   int64_t offset_a = 0, offset_b = 0;
   for (int64_t row = 0; row < numel / inner; ++row) {
@@ -51,11 +82,11 @@ void zip_broadcast(const float* a, std::span<const int64_t> a_strides, const flo
     }
     // Advance the multi-index over the outer dims, odometer style.
     for (size_t d = ndim - 1; d-- > 0;) {
-      offset_a += a_strides[d];
-      offset_b += b_strides[d];
-      if (++index[d] < out_shape[d]) break;
-      offset_a -= a_strides[d] * out_shape[d];
-      offset_b -= b_strides[d] * out_shape[d];
+      offset_a += stride_a[d];
+      offset_b += stride_b[d];
+      if (++index[d] < shape[d]) break;
+      offset_a -= stride_a[d] * shape[d];
+      offset_b -= stride_b[d] * shape[d];
       index[d] = 0;
     }
   }

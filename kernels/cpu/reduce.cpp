@@ -2,31 +2,45 @@
 
 namespace ember::kernels::cpu {
 
-void sum_reduce(const float* x, std::span<const int64_t> shape,
+void sum_reduce(const float* x, std::span<const int64_t> x_shape,
                 std::span<const int64_t> out_strides, double scale, float* out, int64_t out_numel) {
   // Double accumulators keep a long float32 sum within one rounding of the exact value.
   Scratch<double, 64> total(static_cast<size_t>(out_numel), 0.0);
   int64_t numel = 1;
-  for (int64_t size : shape) numel *= size;
-  if (numel > 0 && shape.empty()) total[0] = x[0];
-  if (numel > 0 && !shape.empty()) {
-    const size_t ndim = shape.size();
-    const int64_t inner = shape[ndim - 1], step = out_strides[ndim - 1];
+  for (int64_t size : x_shape) numel *= size;
+  Scratch<int64_t, 8> shape(x_shape.size(), 0), strides(x_shape.size(), 0);
+  for (size_t d = 0; d < x_shape.size(); ++d) {
+    shape[d] = x_shape[d];
+    strides[d] = out_strides[d];
+  }
+  // x is contiguous, so only the output's strides decide which dims merge.
+  const size_t ndim = compact_dims<1>(&shape[0], {&strides[0]}, x_shape.size());
+  if (numel > 0 && ndim == 0) total[0] = x[0];
+  if (numel > 0 && ndim > 0) {
+    const int64_t inner = shape[ndim - 1], step = strides[ndim - 1];
     Scratch<int64_t, 8> index(ndim, 0);
     int64_t offset = 0;
     for (int64_t row = 0; row < numel / inner; ++row) {
       const float* in = x + row * inner;
+      double* sums = &total[static_cast<size_t>(offset)];
       if (step == 0) {
-        double row_sum = 0;
-        for (int64_t i = 0; i < inner; ++i) row_sum += in[i];
-        total[offset] += row_sum;
+        // Four chains, so the adds overlap instead of waiting on one another.
+        double part[4] = {0, 0, 0, 0};
+        int64_t i = 0;
+        for (; i + 4 <= inner; i += 4) {
+          for (int lane = 0; lane < 4; ++lane) part[lane] += in[i + lane];
+        }
+        for (; i < inner; ++i) part[0] += in[i];
+        sums[0] += (part[0] + part[1]) + (part[2] + part[3]);
+      } else if (step == 1) {
+        for (int64_t i = 0; i < inner; ++i) sums[i] += in[i];
       } else {
-        for (int64_t i = 0; i < inner; ++i) total[offset + i * step] += in[i];
+        for (int64_t i = 0; i < inner; ++i) sums[i * step] += in[i];
       }
       for (size_t d = ndim - 1; d-- > 0;) {
-        offset += out_strides[d];
+        offset += strides[d];
         if (++index[d] < shape[d]) break;
-        offset -= out_strides[d] * shape[d];
+        offset -= strides[d] * shape[d];
         index[d] = 0;
       }
     }

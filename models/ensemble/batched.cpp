@@ -111,7 +111,12 @@ Ensemble BatchedMLP::to_ensemble() const {
 }
 
 std::vector<Tensor> BatchedMLP::forward(const Tensor& x) {
-  return trunk_then_heads(trunk, heads, x);
+  // The layers work member-minor ([B, K, ...], see batched_linear); only a per-member input and
+  // the heads' outputs, the narrowest tensors of the model, are reordered.
+  std::vector<Tensor> outputs =
+      trunk_then_heads(trunk, heads, x.dim() == 3 ? permute(x, {1, 0, 2}) : x);
+  for (Tensor& output : outputs) output = permute(output, {1, 0, 2});  // [K, B, out]
+  return outputs;
 }
 
 std::string BatchedMLP::extra_repr() const { return "members=" + std::to_string(members_); }
