@@ -5,9 +5,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 
+#include "temp_dir.h"
 #include "two_task_net.h"
 
 using namespace ember;
@@ -327,4 +330,40 @@ TEST_CASE("a History survives its trip through bytes, and garbled bytes are refu
   longer.push_back(std::byte{0});
   CHECK_THROWS_WITH(train::history_from_bytes(longer),
                     Catch::Matchers::Contains("hold more than one History"));
+}
+
+TEST_CASE("train_run reports metrics on the validation split as well as on the test split") {
+  // Labels drawn independently of the inputs, so accuracies lie strictly between 0 and 1 and
+  // each is a count over its own split: k / validation_rows, not k / test_rows.
+  TempDir dir;
+  manual_seed(5);
+  const Tensor x = randn({100, 2}), coin = rand({100});
+  {
+    std::ofstream csv(dir.file("noise.csv"));
+    csv << "a,b,y\n";
+    for (int64_t i = 0; i < 100; ++i)
+      csv << x.data()[2 * i] << ',' << x.data()[2 * i + 1] << ',' << (coin.data()[i] < 0.5f)
+          << '\n';
+  }
+  train::RunOptions options;
+  options.data_path = dir.file("noise.csv");
+  options.targets = {train::parse_target("y:classes")};
+  options.test_fraction = 0.3f;
+  options.epochs = 3;
+  options.out_dir = dir.file("run");
+  options.progress = false;
+  const train::RunReport report = train::train_run(options);
+  REQUIRE(report.validation_rows != report.test_rows);
+  const auto counted_over = [](double accuracy, int64_t rows) {
+    const double correct = accuracy * double(rows);
+    return std::fabs(correct - std::round(correct)) < 1e-9;
+  };
+  const double validation = report.validation_metrics.at("y").at("accuracy");
+  const double test = report.test_metrics.at("y").at("accuracy");
+  INFO("validation " << validation << " of " << report.validation_rows << " rows, test " << test
+                     << " of " << report.test_rows);
+  CHECK(counted_over(validation, report.validation_rows));
+  CHECK_FALSE(counted_over(validation, report.test_rows));
+  CHECK(counted_over(test, report.test_rows));
+  CHECK(std::isfinite(report.validation_metrics.at("y").at("log_loss")));
 }

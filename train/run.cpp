@@ -505,9 +505,12 @@ RunReport train_run(const RunOptions& options) {
   if (!rank_zero) return report;  // rank 0 holds the whole model and writes the results
 
   const std::vector<TaskPrediction> predictions = predict(model, test[0]);
+  const std::vector<TaskPrediction> validation = predict(model, validation_part[0]);
   for (size_t t = 0; t < table.tasks.size(); ++t) {
     const Task& task = spec.tasks[t];
     report.test_metrics[task.name] = task_metrics(task, test[t + 1], predictions[t]);
+    report.validation_metrics[task.name] =
+        task_metrics(task, validation_part[t + 1], validation[t]);
   }
   report.test_targets.assign(test.begin() + 1, test.end());
   report.test_predictions = predictions;

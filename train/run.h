@@ -82,9 +82,10 @@ struct TaskPrediction {
 struct RunReport {
   /// This call's epochs (after a resume, those it added); for ensembles, the last run's.
   History history;
-  int64_t epochs = 0;            // epochs trained in all: resumed ones and every run's included
-  double seconds_per_epoch = 0;  // mean wall time of the epochs trained in this call
-  TaskMetrics test_metrics;      // on the held-out split, in the targets' units
+  int64_t epochs = 0;              // epochs trained in all: resumed ones and every run's included
+  double seconds_per_epoch = 0;    // mean wall time of the epochs trained in this call
+  TaskMetrics test_metrics;        // on the held-out split, in the targets' units
+  TaskMetrics validation_metrics;  // the same on the validation split: for choosing models
   std::vector<TaskMetrics> member_metrics{};       // ensembles: each member's own
   std::vector<Tensor> test_targets{};              // per task [N], in the targets' units
   std::vector<TaskPrediction> test_predictions{};  // per task, as predict() gives

@@ -140,7 +140,7 @@ expect_error "demo without data" 1 "demo: no data file nothere.csv.gz" \
 # Without a Python that can draw, the demo still prints its tables and says why no pictures.
 "$ember" demo --data "$digits" --epochs 2 --out demo --python ./no-python >demo.txt 2>&1 ||
   fail "demo with a missing --python exited $?"
-if grep -q '^best ensemble: ' demo.txt && grep -qF "pictures skipped: \`'./no-python' " demo.txt; then
+if grep -q '^best ensemble on the validation split' demo.txt && grep -qF "pictures skipped: \`'./no-python' " demo.txt; then
   echo "ok: demo without a Python for the pictures: $(grep -F 'pictures skipped' demo.txt)"
 else
   fail "demo with a missing --python: expected its tables and 'pictures skipped', got: $(cat demo.txt)"
