@@ -81,10 +81,13 @@ int run_demo(const DemoOptions& demo) {
   struct Entry {
     std::string name, method;
     int64_t members;
+    bool adversarial = false;
   };
   const std::vector<Entry> entries = {
-      {"single MLP", "", 1},   {"voting", "voting", 5},     {"bagging", "bagging", 5},
-      {"fusion", "fusion", 5}, {"snapshot", "snapshot", 5}, {"MC dropout", "mc_dropout", 20}};
+      {"single MLP", "", 1},           {"voting", "voting", 5},
+      {"bagging", "bagging", 5},       {"fusion", "fusion", 5},
+      {"snapshot", "snapshot", 5},     {"deep ens. AT", "deep_ensemble", 5, true},
+      {"MC dropout", "mc_dropout", 20}};
   std::ofstream reliability(fs::path(demo.out_dir) / "reliability.csv");
   reliability << "model,lower,upper,count,confidence,accuracy\n";
   train::RunReport single, best;
@@ -95,6 +98,7 @@ int run_demo(const DemoOptions& demo) {
     run.targets = {train::parse_target("digit:classes")};
     run.ensemble = entry.members;
     run.method = entry.method;
+    run.adversarial = entry.adversarial;
     if (entry.method == "mc_dropout") run.dropout = 0.2f;
     if (entry.method == "snapshot") {
       run.patience = 0;  // cycles run to their end

@@ -161,6 +161,8 @@ int main(int argc, char** argv) {
   train_command->add_option("--method", run.method,
                             "voting, bagging, fusion, snapshot, gradient_boosting, "
                             "deep_ensemble or mc_dropout (default with --ensemble: voting)");
+  train_command->add_flag("--adversarial", run.adversarial,
+                          "deep_ensemble: also train on fast-gradient-sign adversarial examples");
   train_command->add_option("--optimizer", run.optimizer, "sgd, adam or adamw")
       ->capture_default_str();
   train_command->add_option("--lr", run.lr, "learning rate")->capture_default_str();

@@ -406,6 +406,8 @@ RunReport train_run(const RunOptions& options) {
     }
   }
   const bool ensemble = !spec.method.empty() && spec.method != "mc_dropout";
+  if (options.adversarial && spec.method != "deep_ensemble")
+    throw Error("--adversarial goes with --method deep_ensemble");
   if (ensemble && options.weighting != "equal") {
     throw Error("--weighting " + options.weighting +
                 " balances the tasks of one network; ensemble members train with equal weighting");
@@ -471,6 +473,7 @@ RunReport train_run(const RunOptions& options) {
         .method = ensemble_method(spec.method),
         .trainer = trainer_options,
         .optimizer = [&](std::vector<Tensor> params) { return make_optimizer(options, params); },
+        .adversarial = options.adversarial,
         .prepare_run = [&](const std::string& run,
                            Trainer& trainer) { prepare(trainer, fs::path(options.out_dir) / run); },
         .group = options.group};
@@ -560,6 +563,7 @@ RunReport train_run(const RunOptions& options) {
                        {"weighting", options.weighting},
                        {"ensemble", options.ensemble},
                        {"method", spec.method},
+                       {"adversarial", options.adversarial},
                        {"optimizer", options.optimizer},
                        {"lr", options.lr},
                        {"weight_decay", options.weight_decay},

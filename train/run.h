@@ -40,6 +40,9 @@ struct RunOptions {
   /// network, and voting with more.
   int64_t ensemble = 1;
   std::string method{};
+  /// deep_ensemble: train on fast-gradient-sign adversarial examples too
+  /// (EnsembleOptions::adversarial, ε = 1% of each input's range).
+  bool adversarial = false;
   // optimisation
   std::string optimizer = "adam";  // sgd, adam or adamw
   double lr = 1e-3;

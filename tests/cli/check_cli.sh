@@ -76,6 +76,9 @@ head -n 1 bagged.csv | grep -q ',digit_entropy,digit_mutual_information$' ||
 "$ember" predict deep/model.safetensors curve.csv | head -n 1 | grep -q '^y,y_std$' ||
   fail "deep ensemble predictions lack y_std"
 grep -q '"coverage_95"' deep/metrics.json || fail "deep ensemble metrics lack coverage_95"
+"$ember" train curve.csv --target y --hidden 8 --epochs 3 --ensemble 2 --method deep_ensemble \
+  --adversarial --out deep_at --quiet || fail "train --method deep_ensemble --adversarial exited $?"
+grep -q '"adversarial": true' deep_at/config.json || fail "config.json lacks adversarial: true"
 [[ $failures == 0 ]] && echo "ok: balancers, mmoe, ple and ensembles train, save and predict"
 
 # A run stopped after 3 of 6 epochs and resumed ends as the run that never stopped: the same
@@ -126,6 +129,8 @@ expect_error "unknown weighting" 1 "unknown balancing method 'fair' (known: equa
   "$ember" train line.csv --target y --weighting fair --out r
 expect_error "unknown model" 1 "unknown model \"cnn\" (mlp, mmoe or ple)" \
   "$ember" train line.csv --target y --model cnn --out r
+expect_error "adversarial voting" 1 "--adversarial goes with --method deep_ensemble" \
+  "$ember" train line.csv --target y --ensemble 2 --adversarial --out r
 expect_error "unknown method" 1 "unknown --method \"stacking\" (voting, bagging, fusion, snapshot, gradient_boosting, deep_ensemble or mc_dropout)" \
   "$ember" train line.csv --target y --ensemble 2 \
   --method stacking --out r
