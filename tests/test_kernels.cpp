@@ -4,7 +4,7 @@
 // tiles), 4x40x40 (direct unless B is transposed), 2x3x300 (K too deep for the direct kernel)
 // and 70x65x90 (Eigen); 130x130x130 goes to OpenBLAS in a build with it (EMBER_BLAS). The
 // library holds one copy of gemm per instruction-set level and runs one of them; the last test
-// runs every copy this machine can run.
+// runs every copy this machine can run. Last, the sum kernel against its definition.
 
 #include <catch2/catch.hpp>
 
@@ -15,6 +15,7 @@
 #include <random>
 #include <vector>
 
+#include <ember/kernels/cpu/elementwise.h>
 #include <ember/kernels/cpu/gemm.h>
 
 namespace {
@@ -165,4 +166,62 @@ TEST_CASE("gemm built for each CPU level this machine runs matches a double-prec
   CHECK(ember::kernels::cpu::cpu_level_available(ember::kernels::cpu::cpu_level()));
   // Every build has baseline or native, and any CPU it was built for runs that.
   CHECK(levels_run >= 1);
+}
+
+namespace {
+
+// out[j] = Σ_i x[i] over the input elements i that map to output element j, in double: the
+// definition of sum_reduce, for a contiguous x of `shape` and the output strides it takes.
+std::vector<double> sum_by_definition(const std::vector<float>& x,
+                                      const std::vector<int64_t>& shape,
+                                      const std::vector<int64_t>& out_strides, int64_t out_numel) {
+  std::vector<double> out(static_cast<size_t>(out_numel), 0.0);
+  std::vector<int64_t> index(shape.size(), 0);
+  for (float value : x) {
+    int64_t target = 0;
+    for (size_t d = 0; d < shape.size(); ++d) target += index[d] * out_strides[d];
+    out[static_cast<size_t>(target)] += value;
+    for (size_t d = shape.size(); d-- > 0;) {
+      if (++index[d] < shape[d]) break;
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sum_reduce matches its definition for column sums, size-1 dims and merged walks",
+          "[kernels]") {
+  struct Case {
+    std::vector<int64_t> shape, out_strides;
+    int64_t out_numel;
+  };
+  const std::vector<Case> cases = {
+      {{37, 13}, {0, 1}, 13},            // column sums: eight columns, then five one by one
+      {{3, 16}, {0, 1}, 16},             // column sums, whole blocks only
+      {{37, 13}, {1, 0}, 37},            // row sums: four chains and a remainder
+      {{64, 8, 1}, {0, 1, 0}, 8},        // a size-1 dim dropped: column sums of [64, 8]
+      {{4, 5, 6}, {0, 1, 0}, 5},         // the middle dim kept: a strided walk
+      {{4, 5, 6}, {6, 0, 1}, 24},        // the middle dim reduced
+      {{2, 3, 4, 5}, {0, 0, 5, 1}, 20},  // two reduced dims merged, then column sums
+      {{5, 1, 7}, {0, 0, 0}, 1},         // everything
+      {{1, 1}, {0, 0}, 1},               // one element
+  };
+  std::mt19937 gen(3);
+  std::normal_distribution<float> normal;
+  for (const Case& c : cases) {
+    int64_t numel = 1;
+    for (int64_t size : c.shape) numel *= size;
+    std::vector<float> x(static_cast<size_t>(numel));
+    for (float& v : x) v = normal(gen);
+    std::vector<float> out(static_cast<size_t>(c.out_numel), -1.f);
+    ember::kernels::cpu::sum_reduce(x.data(), c.shape, c.out_strides, 0.5, out.data(), c.out_numel);
+    const std::vector<double> expected = sum_by_definition(x, c.shape, c.out_strides, c.out_numel);
+    for (size_t j = 0; j < out.size(); ++j) {
+      INFO("shape case with " << numel << " elements, output " << j);
+      // Summed in double and rounded once: within a float rounding of the exact value.
+      CHECK(out[j] == Approx(0.5 * expected[j]).epsilon(1e-6).margin(1e-6));
+    }
+  }
 }
