@@ -2,7 +2,8 @@
 // products to its own kernel and the rest to Eigen, so the shapes sit on both sides of that
 // line: 1x1x1 and vectors (Eigen), 3x5x7 to 50x10x10 and 9x17x33 (direct kernel, with partial
 // tiles), 4x40x40 (direct unless B is transposed), 2x3x300 (K too deep for the direct kernel)
-// and 70x65x90 (Eigen); 130x130x130 goes to OpenBLAS in a build with it (EMBER_BLAS). The
+// and 70x65x90 (Eigen); 130x130x130 goes to OpenBLAS in a build with it (EMBER_BLAS); 300x10x64
+// and 257x16x33, C one strip wide, to the direct kernel with AVX2 and to Eigen otherwise. The
 // library holds one copy of gemm per instruction-set level and runs one of them; the last test
 // runs every copy this machine can run. Last, the sum kernel against its definition.
 
@@ -26,9 +27,9 @@ constexpr float kSentinel = 7.f;  // C's row padding, which gemm must leave alon
 struct Dims {
   int64_t M, N, K;
 };
-const Dims kShapes[] = {{1, 1, 1},    {3, 5, 7},   {10, 50, 10}, {10, 10, 50},
-                        {50, 10, 10}, {10, 1, 10}, {1, 10, 10},  {9, 17, 33},
-                        {4, 40, 40},  {2, 3, 300}, {70, 65, 90}, {130, 130, 130}};
+const Dims kShapes[] = {{1, 1, 1},    {3, 5, 7},       {10, 50, 10},  {10, 10, 50}, {50, 10, 10},
+                        {10, 1, 10},  {1, 10, 10},     {9, 17, 33},   {4, 40, 40},  {2, 3, 300},
+                        {70, 65, 90}, {130, 130, 130}, {300, 10, 64}, {257, 16, 33}};
 
 struct Problem {
   Dims shape;
