@@ -202,6 +202,7 @@ std::vector<Tensor> run_op(const json& spec, const std::vector<Tensor>& in) {
   }
   if (op == "expand") return {expand(x, spec.at("shape").get<Shape>())};
   if (op == "linear") return {linear(x, in[1], in.size() > 2 ? in[2] : Tensor())};
+  if (op == "batched_linear") return {batched_linear(x, in[1], in.size() > 2 ? in[2] : Tensor())};
   throw std::invalid_argument("test_reference: no ember op for \"" + op + "\"");
 }
 
@@ -299,6 +300,7 @@ TEST_CASE("softmax and log_softmax match PyTorch, at +-1e4 too", "[reference]") 
 
 TEST_CASE("shape ops match PyTorch", "[reference]") { check_family("shape"); }
 
-TEST_CASE("matmul and linear match PyTorch over every shape combination", "[reference]") {
+TEST_CASE("matmul, linear and batched_linear match PyTorch over every shape combination",
+          "[reference]") {
   check_family("linalg");
 }

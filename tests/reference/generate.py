@@ -140,6 +140,11 @@ def run_op(spec, xs):
         return (torch.matmul(xs[0], xs[1]),)
     if op == "linear":
         return (F.linear(xs[0], xs[1], xs[2] if len(xs) > 2 else None),)
+    if op == "batched_linear":
+        # x [B, K, in] (member k reads x[:, k]) or [B, in] (shared), w [K, out, in], b [K, out]
+        pattern = "bki,koi->bko" if xs[0].dim() == 3 else "bi,koi->bko"
+        y = torch.einsum(pattern, xs[0], xs[1])
+        return (y + xs[2] if len(xs) > 2 else y,)
     raise ValueError(f"unknown op {op!r}")
 
 
@@ -480,6 +485,15 @@ def linalg_family():
             inputs.append(family.randn(2))
         bias = "bias" if with_bias else "no bias"
         family.add(f"linear {shape_name(x_shape)} {bias}", {"op": "linear"}, inputs)
+    # K = 3 members of 4 -> 2: per-member and shared inputs, with and without bias.
+    for x_shape, with_bias in (((5, 3, 4), True), ((5, 3, 4), False), ((5, 4), True),
+                               ((5, 4), False)):
+        inputs = [family.randn(*x_shape), family.randn(3, 2, 4)]
+        if with_bias:
+            inputs.append(family.randn(3, 2))
+        bias = "bias" if with_bias else "no bias"
+        family.add(f"batched_linear {shape_name(x_shape)} {bias}", {"op": "batched_linear"},
+                   inputs)
     return family
 
 
