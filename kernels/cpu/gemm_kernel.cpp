@@ -79,10 +79,6 @@ constexpr double kDirectMaxWork = 32 * 32 * 32;
 // only pays off while Bᵀ is small: 10x64x64 NT takes 2.1 vs 1.5 us, 24x64x64 NT 3.1 vs 2.9 us.
 constexpr int64_t kDirectMaxTransposedB = 32 * 32;
 
-// Which products the direct kernel takes. One with a vector operand (M == 1 or N == 1) stays
-// with Eigen's matrix-vector kernel, which has little setup and sums with vectorised dot
-// products; the direct kernel vectorises only across the 16 columns of a strip, so for N == 1
-// it wastes 15 of 16 lanes (10x1x50: 250 vs 90 ns).
 // Multiply-adds from which Eigen may split a product across OpenMP threads (see gemm()).
 constexpr double kParallelWork = 1 << 21;
 // A C of one strip (N ≤ 16) below that size goes to the direct kernel at any M, with 256-bit
@@ -94,12 +90,15 @@ constexpr double kParallelWork = 1 << 21;
 // measured (no such CPU here), so that level keeps them too.
 constexpr bool kDirectNarrowProducts = kVectorBytes == 32;
 
+// Which products the direct kernel takes. One with a vector operand (M == 1 or N == 1) stays
+// with Eigen's matrix-vector kernel, which has little setup and sums with vectorised dot
+// products; the direct kernel vectorises only across the 16 columns of a strip, so for N == 1
+// it wastes 15 of 16 lanes (10x1x50: 250 vs 90 ns).
 bool use_direct_gemm(bool trans_b, int64_t M, int64_t N, int64_t K) {
   if (M == 1 || N == 1 || K > kDirectMaxDepth) return false;
-  if (kDirectNarrowProducts && N <= kStripWidth &&
-      double(M) * double(N) * double(K) < kParallelWork)
-    return true;
-  if (double(M) * double(N) * double(K) > kDirectMaxWork) return false;
+  const double work = double(M) * double(N) * double(K);
+  if (kDirectNarrowProducts && N <= kStripWidth && work < kParallelWork) return true;
+  if (work > kDirectMaxWork) return false;
   return !trans_b || N * K <= kDirectMaxTransposedB;
 }
 
