@@ -140,24 +140,36 @@ template <int Rows>
       for (int v = 0; v < kStripVectors; ++v) acc[r][v] += a_rk * load(b_row + v * kLanes);
     }
   }
-  for (int r = 0; r < Rows; ++r) {
-    float* c_row = s.c + (i + r) * s.ldc;
+  // Every loop below is unrolled so that acc keeps to registers: with the row loop left rolled,
+  // GCC 12 kept acc on the stack for the whole tile (zeroed there, spilled after the k loop),
+  // which cost most where the k loop is short: 64x50x1 NT 1.11 vs 0.94 us, 10x50x10 NN 0.44 vs
+  // 0.35 us (AVX2, Zen 3, the minimum of four interleaved runs).
+  if (s.width == kStripWidth) {
     // A full strip is written a vector at a time; with K small (a product of depth 1 to 10)
     // element-by-element stores took as long as the k loop. Both ways compute the same floats.
-    if (s.width == kStripWidth) {
+#pragma GCC unroll 8
+    for (int r = 0; r < Rows; ++r) {
+      float* c_row = s.c + (i + r) * s.ldc;
+#pragma GCC unroll 4
       for (int v = 0; v < kStripVectors; ++v) {
         const Vector sum = s.alpha * acc[r][v];
         float* c = c_row + v * kLanes;
         store(c, s.beta == 0.f ? sum : sum + s.beta * load(c));
       }
-      continue;
     }
-    float sum[kStripWidth];
-    for (int v = 0; v < kStripVectors; ++v) store(sum + v * kLanes, acc[r][v]);
+    return;
+  }
+  float sum[Rows][kStripWidth];
+#pragma GCC unroll 8
+  for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < kStripVectors; ++v) store(sum[r] + v * kLanes, acc[r][v]);
+  for (int r = 0; r < Rows; ++r) {
+    float* c_row = s.c + (i + r) * s.ldc;
     if (s.beta == 0.f) {
-      for (int64_t j = 0; j < s.width; ++j) c_row[j] = s.alpha * sum[j];
+      for (int64_t j = 0; j < s.width; ++j) c_row[j] = s.alpha * sum[r][j];
     } else {
-      for (int64_t j = 0; j < s.width; ++j) c_row[j] = s.alpha * sum[j] + s.beta * c_row[j];
+      for (int64_t j = 0; j < s.width; ++j) c_row[j] = s.alpha * sum[r][j] + s.beta * c_row[j];
     }
   }
 }
