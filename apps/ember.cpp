@@ -160,9 +160,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train_command->add_option("--method", run.method,
                             "voting, bagging, fusion, snapshot, gradient_boosting, "
-                            "deep_ensemble or mc_dropout (default with --ensemble: voting)");
+                            "deep_ensemble, mc_dropout or batch_ensemble (default with "
+                            "--ensemble: voting)");
   train_command->add_flag("--adversarial", run.adversarial,
                           "deep_ensemble: also train on fast-gradient-sign adversarial examples");
+  train_command->add_flag("--calibrate", run.calibrate,
+                          "classification: fit a temperature on the validation split (Guo et al.)");
   train_command->add_option("--optimizer", run.optimizer, "sgd, adam or adamw")
       ->capture_default_str();
   train_command->add_option("--lr", run.lr, "learning rate")->capture_default_str();

@@ -160,6 +160,29 @@ TEST_CASE("soft voting of binary logits averages the sigmoids") {
   check_values(models::soft_vote(reshape(logits, {2, 2})), {2}, {0.625, 0.5}, 1e-6);
 }
 
+TEST_CASE("soft_vote_logits is the log of the soft vote, finite where a probability underflows") {
+  // the members of the soft-voting test: log [0.3, 0.425, 0.275]
+  const Tensor logits = logits_of({0.5f, 0.25f, 0.25f, 0.1f, 0.6f, 0.3f}, {2, 1, 3});
+  check_values(models::soft_vote_logits(logits), {1, 3},
+               {std::log(0.3), std::log(0.425), std::log(0.275)}, 1e-6);
+  // binary: p̄ = [0.625, 0.5] -> log-odds [log(0.625 / 0.375), 0] = [log(5/3), 0]
+  const float l3 = std::log(3.f);
+  const Tensor binary = tensor({0.f, l3, l3, -l3}, {2, 2, 1});
+  check_values(models::soft_vote_logits(binary), {2, 1}, {std::log(5.0 / 3.0), 0.0}, 1e-6);
+  check_values(models::soft_vote_logits(reshape(binary, {2, 2})), {2}, {std::log(5.0 / 3.0), 0.0},
+               1e-6);
+  // e^-200 is 0 in float, so log(soft_vote) would be -inf; in log space it is -200 (one
+  // member: log_softmax([0, -200]) = [-log(1 + e^-200), -200]).
+  CHECK(models::soft_vote(tensor({0.f, -200.f}, {1, 1, 2})).to_vector()[1] == 0.f);
+  check_values(models::soft_vote_logits(tensor({0.f, -200.f}, {1, 1, 2})), {1, 2}, {0.0, -200.0},
+               1e-6);
+  // two confident members that disagree: p̄ = [0.5, 0.5]
+  check_values(models::soft_vote_logits(tensor({0.f, -200.f, -200.f, 0.f}, {2, 1, 2})), {1, 2},
+               {std::log(0.5), std::log(0.5)}, 1e-6);
+  CHECK_THROWS_WITH(models::soft_vote_logits(zeros({2, 3, 4, 5})),
+                    Catch::StartsWith("soft_vote_logits: expects logits [K, B, C]"));
+}
+
 TEST_CASE("hard voting takes the majority, ties to the lowest class") {
   // sample 0: votes 2, 2, 0 -> 2; sample 1: 1, 2, 0 (three-way tie) -> 0; sample 2: 2, 1, 1 -> 1
   const Tensor logits = voting_logits({{2, 1, 2}, {2, 2, 1}, {0, 0, 1}}, 3);

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <string>
@@ -26,6 +27,14 @@ models::MultiTaskNetConfig net_config(std::vector<models::Task> tasks, float dro
           .activation = "tanh",
           .dropout = dropout,
           .tasks = std::move(tasks)};
+}
+
+// The largest |a − b| over two tensors of one shape.
+float max_abs_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  float largest = 0.f;
+  for (const float d : abs(a - b).to_vector()) largest = std::max(largest, d);
+  return largest;
 }
 
 models::Ensemble make_ensemble(int64_t members, const models::MultiTaskNetConfig& config) {
@@ -387,4 +396,67 @@ TEST_CASE("Trainer::set_batch_loss decides the losses a batch trains on") {
     return std::vector<Tensor>{loss, loss};
   });
   CHECK_THROWS_WITH(two.fit(train), Contains("the batch loss gave 2 losses for 1 tasks"));
+}
+
+TEST_CASE(
+    "batch_ensemble_loss averages every member's loss on the batch, and the forward combines") {
+  manual_seed(21);
+  const std::vector<models::Task> tasks{models::regression("y"), models::multiclass("c", 3),
+                                        models::binary("b")};
+  models::BatchEnsembleNet net(3, {.inputs = 2, .hidden = {4}, .tasks = tasks});
+  const Tensor x = randn({5, 2}), y = randn({5});
+  const Tensor c = tensor({0, 2, 1, 1, 0}), b = tensor({1, 0, 0, 1, 1});
+  const std::vector<Tensor> losses = train::batch_ensemble_loss(net, tasks)(x, {y, c, b});
+  const std::vector<Tensor> outputs = net.forward(x);  // [3, 5, out]
+  REQUIRE(losses.size() == 3);
+  // Regression, by hand: the mean over members k and rows i of (out[k, i] − y[i])².
+  const std::vector<float> out = outputs[0].to_vector(), target = y.to_vector();
+  double squares = 0;
+  for (int k = 0; k < 3; ++k)
+    for (int i = 0; i < 5; ++i) squares += std::pow(out[k * 5 + i] - target[i], 2);
+  CHECK(losses[0].item() == Approx(squares / 15).epsilon(1e-6));
+  // Classification: the mean of the members' own losses.
+  for (size_t t = 1; t < 3; ++t) {
+    const Tensor& labels = t == 1 ? c : b;
+    double total = 0;
+    for (int64_t k = 0; k < 3; ++k)
+      total +=
+          models::task_loss(tasks[t], narrow(outputs[t], 0, k, 1).reshape({5, -1}), labels).item();
+    CHECK(losses[t].item() == Approx(total / 3).epsilon(1e-6));
+  }
+  // The forward: the members' mean, and logits whose softmax (sigmoid) is the soft vote.
+  const std::vector<Tensor> combined = train::batch_ensemble_forward(net, tasks)(x);
+  CHECK(max_abs_diff(combined[0], models::average(outputs[0])) < 1e-6);
+  CHECK(max_abs_diff(softmax(combined[1], -1), models::soft_vote(outputs[1])) < 1e-6);
+  CHECK(max_abs_diff(sigmoid(combined[2]), models::soft_vote(outputs[2])) < 1e-6);
+
+  const std::vector<models::Task> gaussian{models::gaussian("y")};
+  models::BatchEnsembleNet mixture(2, {.inputs = 2, .hidden = {4}, .tasks = gaussian});
+  CHECK_THROWS_WITH(train::batch_ensemble_loss(mixture, gaussian),
+                    Contains("batch_ensemble_loss: task 'y' is gaussian"));
+  CHECK_THROWS_WITH(train::batch_ensemble_forward(net, {tasks[1], tasks[0], tasks[2]}),
+                    "batch_ensemble_forward: task 'c' is not the network's task 0 ('y')");
+  CHECK_THROWS_WITH(train::batch_ensemble_loss(net, {tasks[0]}),
+                    "batch_ensemble_loss: 1 tasks for a network of 3");
+}
+
+TEST_CASE("a BatchEnsembleNet trains through a Trainer with its batch loss") {
+  const data::TensorDataset train = toy_data(128, 22);
+  const auto config = net_config({models::regression("y")});
+  manual_seed(23);
+  models::BatchEnsembleNet net(4, config);
+  optim::Adam adam(net.parameters(), {.lr = 1e-2});
+  train::Trainer trainer(net, train::batch_ensemble_forward(net, config.tasks), config.tasks, adam,
+                         {.epochs = 40, .batch_size = 32});
+  trainer.set_batch_loss(train::batch_ensemble_loss(net, config.tasks));
+  const train::History history = trainer.fit(train, &train);
+  const double first = history.epochs.front().metrics.at("train/loss");
+  const double last = history.epochs.back().metrics.at("train/loss");
+  INFO("train loss " << first << " -> " << last);
+  // y = x³/4 − x has variance ~0.3 on [-2, 2]; 40 epochs fit most of it.
+  CHECK(last < 0.1 * first);
+  // The validation loss is the combined prediction's: the members' mean, by MSE.
+  const Tensor mean_prediction = models::average(net.forward(train.tensors()[0])[0]);
+  CHECK(history.epochs.back().metrics.at("val/loss") ==
+        Approx(mse_loss(mean_prediction.reshape({-1}), train.tensors()[1]).item()).epsilon(1e-5));
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <ember/core/tensor.h>
+#include <ember/models/ensemble/batch_ensemble.h>
 #include <ember/models/ensemble/ensemble.h>
 #include <ember/models/task.h>
 #include <ember/nn/dataset.h>
@@ -147,5 +148,23 @@ requires std::is_base_of_v<nn::Module, M> std::vector<Tensor> mc_dropout_samples
     M& model, const Tensor& x, int64_t samples = 20) {
   return mc_dropout_samples(model, models::forward_of(model), x, samples);
 }
+
+/// BatchEnsemble (models::BatchEnsembleNet, Wen et al. 2020) trains as one model through a
+/// Trainer with these two:
+///   batch_ensemble_loss     every member's task loss on the whole batch (x [B, F] is each
+///                           member's input), averaged over the members: per task, the loss
+///                           of the outputs [K, B, out] as K·B rows against the targets
+///                           repeated K times;
+///   batch_ensemble_forward  for validation and prediction, per task the members' combined
+///                           output: their mean (regression) or the soft vote as logits
+///                           (models::soft_vote_logits; its cross entropy is the ensemble's NLL).
+///
+///   train::Trainer trainer(net, train::batch_ensemble_forward(net, tasks), tasks, adam);
+///   trainer.set_batch_loss(train::batch_ensemble_loss(net, tasks));
+///
+/// `net` must outlive the results. Both throw Error for a gaussian task (the members' mixture
+/// is not one Gaussian; train a deep ensemble for that) or tasks that are not net's.
+Trainer::BatchLoss batch_ensemble_loss(models::BatchEnsembleNet& net, std::vector<Task> tasks);
+models::Forward batch_ensemble_forward(models::BatchEnsembleNet& net, std::vector<Task> tasks);
 
 }  // namespace ember::train

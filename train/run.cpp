@@ -4,6 +4,7 @@
 #include <ember/core/random.h>
 #include <ember/core/threads.h>
 #include <ember/error.h>
+#include <ember/models/ensemble/calibration.h>
 #include <ember/models/ensemble/combine.h>
 #include <ember/models/multitask/balancer.h>
 #include <ember/models/multitask/mmoe.h>
@@ -21,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -53,6 +55,10 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const RunOptions& options,
         params, optim::AdamWOptions{.lr = options.lr, .weight_decay = options.weight_decay});
   }
   throw Error("unknown optimizer \"" + options.optimizer + "\" (sgd, adam or adamw)");
+}
+
+bool is_classification(const Task& task) {
+  return task.type == TaskType::binary || task.type == TaskType::multiclass;
 }
 
 json task_json(const Task& task) {
@@ -127,6 +133,16 @@ models::Ensemble build_members(const ModelSpec& spec) {
   if (spec.members < 1)
     throw Error("an ensemble needs at least 1 member, got " + std::to_string(spec.members));
   models::Ensemble ensemble;
+  if (spec.method == "batch_ensemble") {
+    if (spec.architecture != "mlp")
+      throw Error("--method batch_ensemble builds MLPs (--model mlp), not " + spec.architecture);
+    ensemble.add(models::BatchEnsembleNet(spec.members, {.inputs = spec.inputs,
+                                                         .hidden = spec.hidden,
+                                                         .activation = spec.activation,
+                                                         .dropout = spec.dropout,
+                                                         .tasks = spec.tasks}));
+    return ensemble;
+  }
   for (int64_t k = 0; k < spec.members; ++k) network(ensemble);
   return ensemble;
 }
@@ -174,7 +190,7 @@ std::string to_json(const TaskMetrics& metrics) { return json(metrics).dump(2); 
 namespace {
 
 // Each member's raw outputs for the model's (scaled) inputs, stacked per task: [K, N, ...].
-// MC dropout stacks its samples instead.
+// MC dropout stacks its samples instead; a BatchEnsembleNet's outputs are stacked already.
 std::vector<Tensor> stacked_outputs(SavedModel& model, const Tensor& inputs) {
   if (model.spec.method == "mc_dropout") {
     return mc_dropout_samples(model.members.member(0), models::Forward([&](const Tensor& x) {
@@ -182,13 +198,34 @@ std::vector<Tensor> stacked_outputs(SavedModel& model, const Tensor& inputs) {
                               }),
                               inputs, model.spec.samples);
   }
+  if (model.spec.method == "batch_ensemble") return model.members.member_outputs(0, inputs);
   return model.members.stacked_outputs(inputs);
 }
 
+// Per task, the raw outputs [K, N, ...] that predict() combines, for the model's (scaled)
+// inputs: the members' (MC dropout: the samples'), or one combined output [1, N, ...] where
+// the method combines before predicting (gradient boosting, fusion).
+std::vector<Tensor> outputs_to_combine(SavedModel& model, const Tensor& inputs) {
+  NoGradGuard no_grad;
+  model.members.eval();
+  if (model.spec.method == "gradient_boosting") {
+    std::vector<Tensor> stacked;
+    for (const Tensor& sum : boosted_outputs(model.members, inputs, model.spec.shrinkage))
+      stacked.push_back(unsqueeze(sum, 0));
+    return stacked;
+  }
+  std::vector<Tensor> stacked = stacked_outputs(model, inputs);
+  // Fused members were trained as one model whose output is their mean (logits too).
+  if (model.spec.method == "fusion") {
+    for (Tensor& members : stacked) members = unsqueeze(models::average(members), 0);
+  }
+  return stacked;
+}
+
 // One task's prediction from stacked raw outputs [K, N, ...] in the model's units, then in
-// the target's.
+// the target's. A classification task's probabilities are temperature-scaled unless T = 1.
 TaskPrediction combined(const Task& task, const data::StandardScaler& scaler, const Tensor& stacked,
-                        bool spread) {
+                        bool spread, double temperature = 1.0) {
   TaskPrediction prediction;
   const auto unscale = [&](const Tensor& value) {
     return (scaler.is_fitted() ? scaler.inverse_transform(value.reshape({-1, 1})) : value)
@@ -205,7 +242,12 @@ TaskPrediction combined(const Task& task, const data::StandardScaler& scaler, co
     prediction.value = unscale(models::average(stacked));
     if (spread) prediction.std = unscale_std(sqrt(models::member_variance(stacked)));
   } else {
-    prediction.value = models::soft_vote(stacked);
+    if (temperature == 1.0) {
+      prediction.value = models::soft_vote(stacked);
+    } else {
+      const Tensor logits = models::soft_vote_logits(stacked) / static_cast<float>(temperature);
+      prediction.value = task.type == TaskType::binary ? sigmoid(logits) : softmax(logits, -1);
+    }
     if (task.type == TaskType::binary) prediction.value = prediction.value.reshape({-1});
     if (spread) {
       prediction.entropy = models::predictive_entropy(stacked);
@@ -219,24 +261,16 @@ TaskPrediction combined(const Task& task, const data::StandardScaler& scaler, co
 
 std::vector<TaskPrediction> predict(SavedModel& model, const Tensor& x) {
   NoGradGuard no_grad;
-  model.members.eval();
   const Tensor inputs = model.input_scaler.is_fitted() ? model.input_scaler.transform(x) : x;
   const std::vector<Task>& tasks = model.spec.tasks;
-  std::vector<Tensor> stacked;
-  if (model.spec.method == "gradient_boosting") {
-    for (const Tensor& sum : boosted_outputs(model.members, inputs, model.spec.shrinkage))
-      stacked.push_back(unsqueeze(sum, 0));
-  } else if (model.spec.method == "fusion") {
-    // Fused members were trained as one model whose output is their mean (logits too).
-    for (const Tensor& members : stacked_outputs(model, inputs))
-      stacked.push_back(unsqueeze(models::average(members), 0));
-  } else {
-    stacked = stacked_outputs(model, inputs);
-  }
+  const std::vector<Tensor> stacked = outputs_to_combine(model, inputs);
   const bool spread = stacked.front().size(0) > 1;
+  const std::vector<double>& temperatures = model.spec.temperatures;
   std::vector<TaskPrediction> predictions;
-  for (size_t t = 0; t < tasks.size(); ++t)
-    predictions.push_back(combined(tasks[t], model.target_scalers[t], stacked[t], spread));
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    predictions.push_back(combined(tasks[t], model.target_scalers[t], stacked[t], spread,
+                                   temperatures.empty() ? 1.0 : temperatures[t]));
+  }
   return predictions;
 }
 
@@ -245,13 +279,13 @@ std::vector<std::vector<TaskPrediction>> predict_members(SavedModel& model, cons
   NoGradGuard no_grad;
   model.members.eval();
   const Tensor inputs = model.input_scaler.is_fitted() ? model.input_scaler.transform(x) : x;
+  const std::vector<Tensor> stacked = stacked_outputs(model, inputs);  // per task [K, N, ...]
   std::vector<std::vector<TaskPrediction>> members;
-  for (int64_t k = 0; k < model.members.size(); ++k) {
-    const std::vector<Tensor> outputs = model.members.member_outputs(k, inputs);
+  for (int64_t k = 0; k < stacked.front().size(0); ++k) {
     std::vector<TaskPrediction> predictions;
-    for (size_t t = 0; t < outputs.size(); ++t) {
-      predictions.push_back(
-          combined(model.spec.tasks[t], model.target_scalers[t], unsqueeze(outputs[t], 0), false));
+    for (size_t t = 0; t < stacked.size(); ++t) {
+      predictions.push_back(combined(model.spec.tasks[t], model.target_scalers[t],
+                                     narrow(stacked[t], 0, k, 1), false));
     }
     members.push_back(std::move(predictions));
   }
@@ -273,7 +307,8 @@ json spec_json(const ModelSpec& spec) {
           {"members", spec.members},
           {"method", spec.method},
           {"samples", spec.samples},
-          {"shrinkage", spec.shrinkage}};
+          {"shrinkage", spec.shrinkage},
+          {"temperatures", spec.temperatures}};
 }
 
 ModelSpec spec_from_json(const json& description) {
@@ -289,6 +324,15 @@ ModelSpec spec_from_json(const json& description) {
   spec.method = description.at("method").get<std::string>();
   spec.samples = description.at("samples").get<int64_t>();
   spec.shrinkage = description.at("shrinkage").get<double>();
+  // Files written before calibration existed have no temperatures.
+  spec.temperatures = description.value("temperatures", std::vector<double>{});
+  if (!spec.temperatures.empty() && spec.temperatures.size() != spec.tasks.size()) {
+    throw Error(std::to_string(spec.temperatures.size()) + " temperatures for " +
+                std::to_string(spec.tasks.size()) + " tasks");
+  }
+  for (const double temperature : spec.temperatures) {
+    if (!(temperature > 0)) throw Error("a temperature of " + std::to_string(temperature));
+  }
   return spec;
 }
 
@@ -396,19 +440,23 @@ RunReport train_run(const RunOptions& options) {
     if (options.dropout <= 0.f) throw Error("--method mc_dropout needs --dropout above 0");
     spec.samples = spec.members;
     spec.members = 1;
-  } else if (!spec.method.empty()) {
+  } else if (!spec.method.empty() && spec.method != "batch_ensemble") {
     try {
       ensemble_method(spec.method);
     } catch (const Error&) {
       throw Error("unknown --method \"" + spec.method +
-                  "\" (voting, bagging, fusion, snapshot, gradient_boosting, deep_ensemble or "
-                  "mc_dropout)");
+                  "\" (voting, bagging, fusion, snapshot, gradient_boosting, deep_ensemble, "
+                  "mc_dropout or batch_ensemble)");
     }
   }
-  const bool ensemble = !spec.method.empty() && spec.method != "mc_dropout";
+  // Members trained by fit_ensemble; MC dropout and BatchEnsemble train one network.
+  const bool batch_ensemble = spec.method == "batch_ensemble";
+  const bool ensemble = !spec.method.empty() && spec.method != "mc_dropout" && !batch_ensemble;
   if (options.adversarial && spec.method != "deep_ensemble")
     throw Error("--adversarial goes with --method deep_ensemble");
-  if (ensemble && options.weighting != "equal") {
+  if (options.calibrate && std::none_of(spec.tasks.begin(), spec.tasks.end(), is_classification))
+    throw Error("--calibrate fits a temperature per classification target, and there is none");
+  if ((ensemble || batch_ensemble) && options.weighting != "equal") {
     throw Error("--weighting " + options.weighting +
                 " balances the tasks of one network; ensemble members train with equal weighting");
   }
@@ -482,14 +530,21 @@ RunReport train_run(const RunOptions& options) {
     runs = history.runs;
   } else {
     nn::Module& network = model.members.member(0);
-    balancer =
-        models::mtl::make_balancer(options.weighting, shared_parameters(network), spec.tasks);
     std::vector<Tensor> parameters = network.parameters();
-    for (const Tensor& p : balancer->parameters()) parameters.push_back(p);
+    if (!batch_ensemble) {
+      balancer =
+          models::mtl::make_balancer(options.weighting, shared_parameters(network), spec.tasks);
+      for (const Tensor& p : balancer->parameters()) parameters.push_back(p);
+    }
     const std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(options, parameters);
-    Trainer trainer(
-        network, [&](const Tensor& x) { return model.members.member_outputs(0, x); }, spec.tasks,
-        *optimizer, trainer_options);
+    auto* batch_net = dynamic_cast<models::BatchEnsembleNet*>(&network);
+    Trainer trainer(network,
+                    batch_ensemble ? batch_ensemble_forward(*batch_net, spec.tasks)
+                                   : Forward([&](const Tensor& x) {
+                                       return model.members.member_outputs(0, x);
+                                     }),
+                    spec.tasks, *optimizer, trainer_options);
+    if (batch_ensemble) trainer.set_batch_loss(batch_ensemble_loss(*batch_net, spec.tasks));
     trainer.set_balancer(balancer.get());
     trainer.set_process_group(options.group);
     prepare(trainer, options.out_dir);
@@ -506,6 +561,20 @@ RunReport train_run(const RunOptions& options) {
   if (ensemble) report.epochs = epochs;
   report.seconds_per_epoch = epochs > 0 ? seconds / static_cast<double>(epochs) : 0;
   if (!rank_zero) return report;  // rank 0 holds the whole model and writes the results
+
+  if (options.calibrate) {
+    const Tensor inputs = model.input_scaler.is_fitted()
+                              ? model.input_scaler.transform(validation_part[0])
+                              : validation_part[0];
+    const std::vector<Tensor> stacked = outputs_to_combine(model, inputs);
+    for (size_t t = 0; t < spec.tasks.size(); ++t) {
+      model.spec.temperatures.push_back(
+          is_classification(spec.tasks[t])
+              ? models::fit_temperature(models::soft_vote_logits(stacked[t]),
+                                        validation_part[t + 1])
+              : 1.0);
+    }
+  }
 
   const std::vector<TaskPrediction> predictions = predict(model, test[0]);
   const std::vector<TaskPrediction> validation = predict(model, validation_part[0]);
@@ -524,12 +593,20 @@ RunReport train_run(const RunOptions& options) {
     report.member_metrics.push_back(std::move(metrics));
   }
   json metrics = {{"tasks", report.test_metrics}};
-  if (model.members.size() > 1) metrics["members"] = report.member_metrics;
+  if (report.member_metrics.size() > 1) metrics["members"] = report.member_metrics;
   if (balancer && !balancer->last_weights().empty()) {
     json weights;
     for (size_t t = 0; t < spec.tasks.size(); ++t)
       weights[spec.tasks[t].name] = balancer->last_weights()[t];
     metrics["task_weights"] = weights;
+  }
+  if (options.calibrate) {
+    json temperatures;
+    for (size_t t = 0; t < spec.tasks.size(); ++t) {
+      if (is_classification(spec.tasks[t]))
+        temperatures[spec.tasks[t].name] = model.spec.temperatures[t];
+    }
+    metrics["temperature"] = temperatures;
   }
   if (const auto* uncertainty =
           dynamic_cast<const models::mtl::UncertaintyWeighting*>(balancer.get())) {
@@ -564,6 +641,7 @@ RunReport train_run(const RunOptions& options) {
                        {"ensemble", options.ensemble},
                        {"method", spec.method},
                        {"adversarial", options.adversarial},
+                       {"calibrate", options.calibrate},
                        {"optimizer", options.optimizer},
                        {"lr", options.lr},
                        {"weight_decay", options.weight_decay},

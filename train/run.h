@@ -36,13 +36,20 @@ struct RunOptions {
   /// The multi-task balancing method (models::mtl::balancer_names()) of a single network.
   std::string weighting = "equal";
   /// Ensemble members (or MC dropout's samples), and the method: voting, bagging, fusion,
-  /// snapshot, gradient_boosting, deep_ensemble or mc_dropout; empty with 1 member: one
-  /// network, and voting with more.
+  /// snapshot, gradient_boosting, deep_ensemble, mc_dropout or batch_ensemble (one
+  /// models::BatchEnsembleNet of K members, trained by train::batch_ensemble_loss; mlp
+  /// only); empty with 1 member: one network, and voting with more.
   int64_t ensemble = 1;
   std::string method{};
   /// deep_ensemble: train on fast-gradient-sign adversarial examples too
   /// (EnsembleOptions::adversarial, ε = 1% of each input's range).
   bool adversarial = false;
+  /// Temperature scaling (Guo et al. 2017, models/ensemble/calibration.h): after training,
+  /// fit one T per classification task on the validation split by NLL, and predict with
+  /// softmax (binary: sigmoid) of the combined prediction's logits divided by T (for an
+  /// ensemble, its soft vote's: models::soft_vote_logits). Accuracy does not change. Needs a
+  /// classification target and validation rows.
+  bool calibrate = false;
   // optimisation
   std::string optimizer = "adam";  // sgd, adam or adamw
   double lr = 1e-3;
@@ -58,9 +65,9 @@ struct RunOptions {
   std::string out_dir{};  // the run folder (created)
   bool progress = true;
   /// Processes to spread the training over (train/process_group.h; null: this one alone).
-  /// Every process calls train_run with the same options. One network, fusion, snapshot and
-  /// gradient boosting train data-parallel (Trainer::set_process_group); voting, bagging and
-  /// deep-ensemble members ensemble-parallel, member k on rank k mod size
+  /// Every process calls train_run with the same options. One network, fusion, snapshot,
+  /// gradient boosting and BatchEnsemble train data-parallel (Trainer::set_process_group); voting,
+  /// bagging and deep-ensemble members ensemble-parallel, member k on rank k mod size
   /// (EnsembleOptions::group). Rank 0 writes the run folder (a member's metrics and
   /// checkpoint are written by the rank that trains it), shows progress and gets the whole
   /// report; elsewhere the report holds this call's training history and epochs only.
@@ -121,6 +128,9 @@ struct ModelSpec {
   std::string method{};    // empty for one network
   int64_t samples = 0;     // mc_dropout: forward passes per prediction
   double shrinkage = 1.0;  // gradient_boosting
+  /// Per task, the fitted temperature (RunOptions::calibrate; 1 for regression tasks);
+  /// empty when the run was not calibrated.
+  std::vector<double> temperatures{};
 };
 
 /// `spec.members` networks of `spec`, drawn from the calling thread's generator in order. Throws
@@ -146,7 +156,9 @@ SavedModel load_model(const std::string& path);
 
 /// Per task, the prediction for raw inputs x [N, F], combined over the members as the
 /// method does: mean (regression), soft voting (classification), the Gaussian mixture (deep
-/// ensembles), the shrunken sum (gradient boosting), the mean logits (fusion).
+/// ensembles), the shrunken sum (gradient boosting), the mean logits (fusion); then, when
+/// the spec has temperatures, temperature-scaled (the entropy and mutual information stay
+/// those of the members as trained).
 std::vector<TaskPrediction> predict(SavedModel& model, const Tensor& x);
 /// Each member's own prediction (members with a value of their own; not for gradient
 /// boosting, whose members predict residuals): [member][task].

@@ -129,6 +129,17 @@ Tensor soft_vote(const Tensor& logits) {
   return mean(member_probabilities(logits), {0});
 }
 
+// log p̄ = log (1/K) Σ_k p_k = logsumexp_k(log p_k) − log K; binary: log-odds log p̄₁ − log p̄₀.
+Tensor soft_vote_logits(const Tensor& logits) {
+  const bool binary = is_binary(logits, "soft_vote_logits");
+  const Tensor log_p = class_log_probabilities(logits, "soft_vote_logits");  // [K, B, C]
+  const Tensor log_mean =
+      logsumexp(log_p, 0) - std::log(static_cast<float>(logits.size(0)));  // [B, C]
+  if (!binary) return log_mean;
+  const Tensor odds = narrow(log_mean, 1, 1, 1) - narrow(log_mean, 1, 0, 1);  // [B, 1]
+  return logits.dim() == 2 ? reshape(odds, {logits.size(1)}) : odds;
+}
+
 Tensor weighted_soft_vote(const Tensor& logits, const Tensor& weights) {
   is_binary(logits, "weighted_soft_vote");
   return weighted_average(member_probabilities(logits), weights);

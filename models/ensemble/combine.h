@@ -44,6 +44,14 @@ Tensor member_probabilities(const Tensor& logits);
 /// [K, B, C] -> [B, C]; binary [K, B, 1] -> [B, 1] (or [K, B] -> [B]): P(class 1).
 Tensor soft_vote(const Tensor& logits);
 
+/// The soft vote as logits, for temperature scaling an ensemble (calibration.h): the log of
+/// the mean probability, logsumexp_k(log p_k) − log K, computed in log space so that no class
+/// probability underflows to log 0. [K, B, C] -> [B, C]; binary [K, B, 1] -> [B, 1] (or
+/// [K, B] -> [B]): the log-odds log p̄ − log(1 − p̄). softmax (binary: sigmoid) of the result
+/// is soft_vote(logits); for one member it equals the member's logits up to a constant per
+/// row, which softmax ignores.
+Tensor soft_vote_logits(const Tensor& logits);
+
 /// Weighted soft voting: weighted_average(member_probabilities(logits), weights).
 Tensor weighted_soft_vote(const Tensor& logits, const Tensor& weights);
 

@@ -79,6 +79,20 @@ grep -q '"coverage_95"' deep/metrics.json || fail "deep ensemble metrics lack co
 "$ember" train curve.csv --target y --hidden 8 --epochs 3 --ensemble 2 --method deep_ensemble \
   --adversarial --out deep_at --quiet || fail "train --method deep_ensemble --adversarial exited $?"
 grep -q '"adversarial": true' deep_at/config.json || fail "config.json lacks adversarial: true"
+"$ember" train "$digits" --target digit:classes --target odd:binary --hidden 16 --epochs 3 \
+  --ensemble 3 --method batch_ensemble --out batch --quiet ||
+  fail "train --method batch_ensemble exited $?"
+grep -q '"members"' batch/metrics.json || fail "batch ensemble metrics lack the members' metrics"
+"$ember" predict batch/model.safetensors rows.csv -o batch.csv || fail "predict (batch ensemble) exited $?"
+head -n 1 batch.csv | grep -q ',odd_entropy,odd_mutual_information$' ||
+  fail "batch ensemble predictions lack the spread columns: $(head -n 1 batch.csv)"
+"$ember" train "$digits" --target digit:classes --target odd:binary --hidden 16 --epochs 3 \
+  --ensemble 2 --calibrate --out calibrated --quiet || fail "train --calibrate exited $?"
+grep -q '"calibrate": true' calibrated/config.json || fail "config.json lacks calibrate: true"
+[[ $(sed -n '/"temperature"/,/}/p' calibrated/metrics.json | grep -cE '"(digit|odd)": [0-9]') == 2 ]] ||
+  fail "metrics.json lacks a temperature per classification task"
+"$ember" predict calibrated/model.safetensors rows.csv -o calibrated.csv ||
+  fail "predict (calibrated) exited $?"
 [[ $failures == 0 ]] && echo "ok: balancers, mmoe, ple and ensembles train, save and predict"
 
 # A run stopped after 3 of 6 epochs and resumed ends as the run that never stopped: the same
@@ -131,7 +145,12 @@ expect_error "unknown model" 1 "unknown model \"cnn\" (mlp, mmoe or ple)" \
   "$ember" train line.csv --target y --model cnn --out r
 expect_error "adversarial voting" 1 "--adversarial goes with --method deep_ensemble" \
   "$ember" train line.csv --target y --ensemble 2 --adversarial --out r
-expect_error "unknown method" 1 "unknown --method \"stacking\" (voting, bagging, fusion, snapshot, gradient_boosting, deep_ensemble or mc_dropout)" \
+expect_error "calibrate regression" 1 \
+  "--calibrate fits a temperature per classification target, and there is none" \
+  "$ember" train line.csv --target y --calibrate --out r
+expect_error "batch ensemble of mmoe" 1 "--method batch_ensemble builds MLPs (--model mlp), not mmoe" \
+  "$ember" train line.csv --target y --ensemble 2 --method batch_ensemble --model mmoe --out r
+expect_error "unknown method" 1 "unknown --method \"stacking\" (voting, bagging, fusion, snapshot, gradient_boosting, deep_ensemble, mc_dropout or batch_ensemble)" \
   "$ember" train line.csv --target y --ensemble 2 \
   --method stacking --out r
 expect_error "weighting with an ensemble" 1 "ensemble members train with equal weighting" \
