@@ -87,11 +87,14 @@ int run_demo(const DemoOptions& demo) {
     int64_t members;
     bool adversarial = false;
   };
-  const std::vector<Entry> entries = {
-      {"single MLP", "", 1},           {"voting", "voting", 5},
-      {"bagging", "bagging", 5},       {"fusion", "fusion", 5},
-      {"snapshot", "snapshot", 5},     {"deep ens. AT", "deep_ensemble", 5, true},
-      {"MC dropout", "mc_dropout", 20}};
+  const std::vector<Entry> entries = {{"single MLP", "", 1},
+                                      {"voting", "voting", 5},
+                                      {"bagging", "bagging", 5},
+                                      {"fusion", "fusion", 5},
+                                      {"snapshot", "snapshot", 5},
+                                      {"deep ens. AT", "deep_ensemble", 5, true},
+                                      {"MC dropout", "mc_dropout", 20},
+                                      {"BatchEnsemble", "batch_ensemble", 5}};
   std::ofstream reliability(fs::path(demo.out_dir) / "reliability.csv");
   reliability << "model,lower,upper,count,confidence,accuracy\n";
   train::RunReport single, best;
