@@ -294,14 +294,17 @@ TEST_CASE("batch_ensemble_linear is x·W_kᵀ + b_k with each member's W_k = W �
     }
   }
   check_close(layer.member_weights().detach(), member_weights, 1e-6, "W_k");
-  for (const Tensor& x : {randn({K, B, in}), randn({B, in})}) {
+  for (const Tensor& x : {randn({B, K, in}), randn({B, in})}) {
     const Tensor y = layer(x);
-    REQUIRE(y.shape() == Shape{K, B, out});
-    const std::vector<double> expected = batched_linear_by_definition(x, member_weights, bias);
+    REQUIRE(y.shape() == Shape{B, K, out});
+    // The definition is written member-major ([K, B, ...]); the layer works member-minor.
+    const Tensor member_major = permute(y, {1, 0, 2});
+    const std::vector<double> expected = batched_linear_by_definition(
+        x.dim() == 3 ? permute(x, {1, 0, 2}) : x, member_weights, bias);
     for (int64_t i = 0; i < y.numel(); ++i)
-      CHECK(y.data()[i] == Approx(expected[size_t(i)]).margin(1e-5));
+      CHECK(member_major.data()[i] == Approx(expected[size_t(i)]).margin(1e-5));
   }
-  REQUIRE_THROWS_WITH(layer(zeros({2, B, in})), Contains("batch_ensemble_linear"));
+  REQUIRE_THROWS_WITH(layer(zeros({B, 2, in})), Contains("batch_ensemble_linear"));
 }
 
 TEST_CASE("batch_ensemble_linear's gradients pass gradcheck") {
@@ -310,7 +313,7 @@ TEST_CASE("batch_ensemble_linear's gradients pass gradcheck") {
   const auto fn = [](const std::vector<Tensor>& in) {
     return models::batch_ensemble_linear(in[0], in[1], in[2], in[3], in[4]);
   };
-  for (const Tensor& x : {randn({3, 2, 5}), randn({2, 5})}) {
+  for (const Tensor& x : {randn({2, 3, 5}), randn({2, 5})}) {
     const GradcheckReport report = gradcheck(fn, {x, w, r, s, b});
     INFO(report.summary());
     CHECK(report.passed);
@@ -339,13 +342,16 @@ TEST_CASE("BatchEnsembleNet runs each member as the MLP of its own weights W ⊙
   REQUIRE(net.named_parameters().size() == 8);
   auto& hidden = dynamic_cast<models::BatchEnsembleLinear&>(net.trunk[0]);
   auto& head = dynamic_cast<models::BatchEnsembleLinear&>(net.heads["y"]);
-  const Tensor x = randn({5, 4});
-  const Tensor y = net.forward(x)[0];
-  REQUIRE(y.shape() == Shape{3, 5, 1});
-  for (int64_t k = 0; k < 3; ++k) {
-    const auto slice = [k](const Tensor& t) { return t.detach().narrow(0, k, 1).squeeze(0); };
-    const Tensor h = relu(linear(x, slice(hidden.member_weights()), slice(hidden.bias)));
-    check_close(slice(y), linear(h, slice(head.member_weights()), slice(head.bias)), 1e-5,
-                "member output");
+  // A shared input [B, F], and one per member [K, B, F].
+  for (const Tensor& x : {randn({5, 4}), randn({3, 5, 4})}) {
+    const Tensor y = net.forward(x)[0];
+    REQUIRE(y.shape() == Shape{3, 5, 1});
+    for (int64_t k = 0; k < 3; ++k) {
+      const auto slice = [k](const Tensor& t) { return t.detach().narrow(0, k, 1).squeeze(0); };
+      const Tensor input = x.dim() == 3 ? slice(x) : x;
+      const Tensor h = relu(linear(input, slice(hidden.member_weights()), slice(hidden.bias)));
+      check_close(slice(y), linear(h, slice(head.member_weights()), slice(head.bias)), 1e-5,
+                  "member output");
+    }
   }
 }

@@ -2,8 +2,10 @@
 // BatchEnsemble (Wen, Tran & Ba, "BatchEnsemble: an alternative approach to efficient ensemble
 // and lifelong learning", ICLR 2020, arXiv:2002.06715): K members share one weight W and each
 // adds only a rank-1 "fast weight" s_k r_kᵀ, so member k's weight is W_k = W ⊙ (s_k r_kᵀ).
-// Because (W ⊙ s rᵀ) x = s ⊙ (W (r ⊙ x)), all K members run as ONE GEMM with W over the K·B
+// Because (W ⊙ s rᵀ) x = s ⊙ (W (r ⊙ x)), all K members run as ONE GEMM with W over the B·K
 // rows of the scaled inputs, at the memory of one network plus K·(in + out) numbers a layer.
+// The layers work member-minor ([B, K, ...]) like nn::BatchedLinear; the network hands out
+// [K, B, out] like BatchedMLP.
 //
 //   models::BatchEnsembleNet net(4, {.inputs = 10, .hidden = {50}, .tasks = {regression("y")}});
 //   std::vector<Tensor> outputs = net.forward(x);  // per task [K, B, out]
@@ -19,9 +21,10 @@
 
 namespace ember::models {
 
-/// y[k] = ((x[k] ⊙ r[k]) · Wᵀ) ⊙ s[k] + b[k]: x [K, B, in] (member k reads x[k]) or [B, in]
-/// (every member reads it), weight [out, in], r [K, in], s [K, out], bias [K, out] (optional)
-/// -> [K, B, out]. Throws Error for shapes that do not fit.
+/// y[b, k] = ((x[b, k] ⊙ r[k]) · Wᵀ) ⊙ s[k] + bias[k]: x [B, K, in] (member k reads x[:, k])
+/// or [B, in] (every member reads it), weight [out, in], r [K, in], s [K, out], bias [K, out]
+/// (optional) -> [B, K, out], member-minor as batched_linear. Throws Error for shapes that do
+/// not fit.
 Tensor batch_ensemble_linear(const Tensor& x, const Tensor& weight, const Tensor& r,
                              const Tensor& s, const Tensor& bias = {});
 
@@ -38,7 +41,7 @@ class BatchEnsembleLinear : public nn::Layer {
   BatchEnsembleLinear(int64_t members, int64_t in_features, int64_t out_features, bool bias = true,
                       float random_sign_init = -0.5f);
 
-  /// x [K, B, in] or [B, in] -> [K, B, out].
+  /// x [B, K, in] or [B, in] -> [B, K, out] (batch_ensemble_linear).
   Tensor forward(const Tensor& x) override;
   /// The members' full weights W_k = W ⊙ (s_k r_kᵀ), [K, out, in] (differentiable).
   Tensor member_weights() const;
