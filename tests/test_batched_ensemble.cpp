@@ -294,9 +294,11 @@ TEST_CASE("batch_ensemble_linear is x·W_kᵀ + b_k with each member's W_k = W �
     }
   }
   check_close(layer.member_weights().detach(), member_weights, 1e-6, "W_k");
-  for (const Tensor& x : {randn({B, K, in}), randn({B, in})}) {
+  // out·in = 10 against B·(in + out) = 28: the members' full weights; with one row, 7: the
+  // scalings by r and s (batch_ensemble_linear takes the cheaper way).
+  for (const Tensor& x : {randn({B, K, in}), randn({B, in}), randn({1, K, in}), randn({1, in})}) {
     const Tensor y = layer(x);
-    REQUIRE(y.shape() == Shape{B, K, out});
+    REQUIRE(y.shape() == Shape{x.size(0), K, out});
     // The definition is written member-major ([K, B, ...]); the layer works member-minor.
     const Tensor member_major = permute(y, {1, 0, 2});
     const std::vector<double> expected = batched_linear_by_definition(
@@ -313,7 +315,9 @@ TEST_CASE("batch_ensemble_linear's gradients pass gradcheck") {
   const auto fn = [](const std::vector<Tensor>& in) {
     return models::batch_ensemble_linear(in[0], in[1], in[2], in[3], in[4]);
   };
-  for (const Tensor& x : {randn({2, 3, 5}), randn({2, 5})}) {
+  // out·in = 20 against B·(in + out) = 18 for B = 2 (the scalings), 72 for B = 8 (the full
+  // weights).
+  for (const Tensor& x : {randn({2, 3, 5}), randn({2, 5}), randn({8, 3, 5}), randn({8, 5})}) {
     const GradcheckReport report = gradcheck(fn, {x, w, r, s, b});
     INFO(report.summary());
     CHECK(report.passed);

@@ -11,6 +11,15 @@ namespace ember::models {
 
 namespace {
 
+// W_k = W ⊙ s_k r_kᵀ for every member -> [K, out, in]. The rank-1 matrices are K products of
+// depth 1, [K, out, 1]·[K, 1, in], and W multiplies them as one [out·in] row per member: two
+// broadcast products ([1, out, in] ⊙ [K, out, 1] ⊙ [K, 1, in]) compute the same, but walk
+// K·out rows of `in` floats forward and again for the gradients: a K = 8 step of 10 -> 50 -> 1
+// took 19% more instructions.
+Tensor full_weights(const Tensor& weight, const Tensor& r, const Tensor& s) {
+  return matmul(unsqueeze(s, 2), unsqueeze(r, 1)) * weight;
+}
+
 // The fast weights' initialisation; see BatchEnsembleLinear.
 Tensor fast_weights(const Shape& shape, float random_sign_init) {
   if (random_sign_init > 0.f) return (uniform(shape, 0.f, 1.f) < random_sign_init) * 2.f - 1.f;
@@ -27,6 +36,10 @@ Tensor fast_weights(const Shape& shape, float random_sign_init) {
 // Member-minor, as batched_linear: r, s and the bias are [K, ...] rows that repeat along B, so
 // each scaling (and each sum over B that gives their gradients) walks rows of K·width floats
 // rather than B·K rows of `width` (at K = 8 of 10 -> 50 -> 1, 18% fewer instructions a step).
+// The same function also runs as batched_linear with the members' full weights W_k, which
+// touches K·out·in numbers where the scalings touch B·K·(in + out): the cheaper way for small
+// layers on large batches, taken when it is (the scalings keep the paper's low memory for
+// large layers). At K = 8 of 10 -> 50 -> 1 on 64 rows: 45% fewer instructions a step.
 Tensor batch_ensemble_linear(const Tensor& x, const Tensor& weight, const Tensor& r,
                              const Tensor& s, const Tensor& bias) {
   for (const Tensor* t : {&x, &weight, &r, &s}) {
@@ -45,6 +58,8 @@ Tensor batch_ensemble_linear(const Tensor& x, const Tensor& weight, const Tensor
                 " do not fit (expected [B, K, in] or [B, in], [out, in], [K, in], [K, out], "
                 "[K, out])");
   }
+  const int64_t out = weight.shape()[0], in = weight.shape()[1], batch = x.shape()[0];
+  if (out * in < batch * (in + out)) return batched_linear(x, full_weights(weight, r, s), bias);
   const Tensor scaled = (x.dim() == 2 ? unsqueeze(x, 1) : x) * r;  // [B, K, in]
   const Tensor y = linear(scaled, weight) * s;                     // [B, K, out]
   return bias.defined() ? y + bias : y;
@@ -76,10 +91,7 @@ Tensor BatchEnsembleLinear::forward(const Tensor& x) {
   return batch_ensemble_linear(x, weight, r, s, bias);
 }
 
-Tensor BatchEnsembleLinear::member_weights() const {
-  // [1, out, in] ⊙ [K, out, 1] ⊙ [K, 1, in]
-  return unsqueeze(weight, 0) * unsqueeze(s, 2) * unsqueeze(r, 1);
-}
+Tensor BatchEnsembleLinear::member_weights() const { return full_weights(weight, r, s); }
 
 std::string BatchEnsembleLinear::extra_repr() const {
   return "members=" + std::to_string(members_) + ", in_features=" + std::to_string(in_features_) +
