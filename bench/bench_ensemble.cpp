@@ -2,13 +2,14 @@
 // models::Ensemble of K MultiTaskNets, one forward per member) and batched (the same weights
 // as one models::BatchedMLP, one batched_linear per layer). Per K = 1 ... 32: microseconds
 // per training step (forward, MSE averaged over members, backward, Adam step) and per
-// inference (forward only, no graph), each the median of 9 runs after a warm-up, with the
-// looped / batched ratio. The last column is a BatchEnsembleNet of K members (one shared
+// inference (forward only, no graph), each the median of 9 interleaved runs after a warm-up,
+// with the looped / batched ratio. The last column is a BatchEnsembleNet of K members (one shared
 // weight per layer plus rank-1 fast weights) trained the same way, for comparison.
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <vector>
 
 #include <ember/ember.h>
@@ -19,19 +20,29 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Median seconds per call of `step` over 9 runs of `calls` calls, after calls / 4 warm-up
-// calls (caches, allocator pools).
-template <class Step>
-double median_time(int calls, const Step& step) {
-  for (int i = 0; i < calls / 4; ++i) step();
-  std::vector<double> samples;
-  for (int run = 0; run < 9; ++run) {
-    const auto start = Clock::now();
-    for (int i = 0; i < calls; ++i) step();
-    samples.push_back(std::chrono::duration<double>(Clock::now() - start).count() / calls);
+// Median seconds per call of each step over 9 rounds, after calls / 4 warm-up calls of each
+// (caches, allocator pools). Every round runs each step `calls` times in turn, so a burst of
+// load on a shared machine lands on all of them alike rather than on whichever was being
+// timed: run one after the other, six runs at load 0.5-0.7 put the K = 8 training ratio
+// anywhere from 0.95x to 2.28x.
+std::vector<double> interleaved_medians(int calls,
+                                        const std::vector<std::function<void()>>& steps) {
+  for (const auto& step : steps)
+    for (int i = 0; i < calls / 4; ++i) step();
+  std::vector<std::vector<double>> samples(steps.size());
+  for (int round = 0; round < 9; ++round) {
+    for (size_t s = 0; s < steps.size(); ++s) {
+      const auto start = Clock::now();
+      for (int i = 0; i < calls; ++i) steps[s]();
+      samples[s].push_back(std::chrono::duration<double>(Clock::now() - start).count() / calls);
+    }
   }
-  std::sort(samples.begin(), samples.end());
-  return samples[4];
+  std::vector<double> medians;
+  for (std::vector<double>& times : samples) {
+    std::sort(times.begin(), times.end());
+    medians.push_back(times[4]);
+  }
+  return medians;
 }
 
 }  // namespace
@@ -83,11 +94,11 @@ int main() {
     };
 
     const int calls = static_cast<int>(std::max<int64_t>(100, 4000 / members));
-    const double train_loop = median_time(calls, looped_step) * 1e6;
-    const double train_batch = median_time(calls, batched_step) * 1e6;
-    const double infer_loop = median_time(calls, looped_inference) * 1e6;
-    const double infer_batch = median_time(calls, batched_inference) * 1e6;
-    const double train_be = median_time(calls, batch_ensemble_step) * 1e6;
+    const std::vector<double> us = interleaved_medians(
+        calls,
+        {looped_step, batched_step, looped_inference, batched_inference, batch_ensemble_step});
+    const double train_loop = us[0] * 1e6, train_batch = us[1] * 1e6, infer_loop = us[2] * 1e6,
+                 infer_batch = us[3] * 1e6, train_be = us[4] * 1e6;
     std::printf("%4lld | %12.1f %12.1f %6.2fx | %12.1f %12.1f %6.2fx | %12.1f\n",
                 static_cast<long long>(members), train_loop, train_batch, train_loop / train_batch,
                 infer_loop, infer_batch, infer_loop / infer_batch, train_be);
