@@ -444,3 +444,48 @@ TEST_CASE("train_run --calibrate refuses a run without a classification target")
   CHECK_THROWS_WITH(train::train_run(options),
                     "--calibrate fits a temperature per classification target, and there is none");
 }
+
+TEST_CASE(
+    "load_model refuses a model file without a description or with temperatures that do "
+    "not fit") {
+  TempDir dir;
+  {
+    std::ofstream csv(dir.file("two.csv"));
+    csv << "x,a,b\n";
+    for (int i = 0; i < 40; ++i) csv << i << ',' << i % 3 << ',' << i % 2 << '\n';
+  }
+  train::RunOptions options;
+  options.data_path = dir.file("two.csv");
+  options.targets = {train::parse_target("a:classes"), train::parse_target("b:binary")};
+  options.hidden = {4};
+  options.epochs = 1;
+  options.calibrate = true;
+  options.out_dir = dir.file("run");
+  options.progress = false;
+  train::train_run(options);
+  const SafetensorsFile file = load_safetensors(dir.file("run/model.safetensors"));
+  const std::string description = file.metadata.at("ember_model");
+  const size_t list = description.find("\"temperatures\":[");
+  REQUIRE(list != std::string::npos);
+  const size_t first = list + std::string("\"temperatures\":[").size();
+  const size_t end = description.find(']', first);
+  // The description with its temperature list replaced by `values`, saved as `name`.
+  const auto saved_with = [&](const std::string& name, const std::string& values) {
+    const std::string path = dir.file(name);
+    save_safetensors(
+        path, file.tensors,
+        {{"ember_model", description.substr(0, first) + values + description.substr(end)}});
+    return path;
+  };
+  REQUIRE_NOTHROW(
+      train::load_model(saved_with("same.safetensors", description.substr(first, end - first))));
+  CHECK_THROWS_WITH(
+      train::load_model(saved_with("one.safetensors", "1.5")),
+      Catch::Matchers::Contains("not a model description (1 temperatures for 2 tasks)"));
+  CHECK_THROWS_WITH(train::load_model(saved_with("negative.safetensors", "-1.0,1.0")),
+                    Catch::Matchers::Contains("not a model description (a temperature of -1"));
+  const std::string bare = dir.file("bare.safetensors");
+  save_safetensors(bare, file.tensors);
+  CHECK_THROWS_WITH(train::load_model(bare),
+                    bare + ": not an ember model (no \"ember_model\" metadata)");
+}
