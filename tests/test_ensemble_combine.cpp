@@ -275,11 +275,13 @@ TEST_CASE("a uniform and a certain member: entropies of [5/8, 1/8, 1/8, 1/8] and
   check_values(models::mutual_information(logits), {1}, {predictive - expected}, 1e-6);
 }
 
-TEST_CASE("soft vote and entropies match PyTorch on random logits") {
+TEST_CASE("soft vote, its logits and entropies match PyTorch on random logits") {
   const json& c = fixture()["classification"];
   const Tensor logits = from_json(c["logits"], {4, 6, 3});
   const json& expected = c["expected"];
   check_values(models::soft_vote(logits), {6, 3}, flat_doubles(expected["soft_vote"]), 1e-6);
+  check_values(models::soft_vote_logits(logits), {6, 3}, flat_doubles(expected["soft_vote_logits"]),
+               2e-6);
   check_values(models::predictive_entropy(logits), {6},
                flat_doubles(expected["predictive_entropy"]), 2e-6);
   check_values(models::expected_entropy(logits), {6}, flat_doubles(expected["expected_entropy"]),
@@ -323,11 +325,11 @@ TEST_CASE("pairwise disagreement counts the samples two members vote differently
                     "pairwise_disagreement: needs at least one sample (B >= 1)");
 }
 
-TEST_CASE("soft vote, entropies and the mixture pass gradients back to every member") {
+TEST_CASE("soft vote, its logits, entropies and the mixture pass gradients back to every member") {
   manual_seed(3);
   const Tensor logits = randn({3, 2, 4}, /*requires_grad=*/true);
-  for (auto rule : {models::soft_vote, models::predictive_entropy, models::expected_entropy,
-                    models::mutual_information}) {
+  for (auto rule : {models::soft_vote, models::soft_vote_logits, models::predictive_entropy,
+                    models::expected_entropy, models::mutual_information}) {
     const GradcheckReport report =
         gradcheck([&](const std::vector<Tensor>& in) { return rule(in[0]); }, {logits});
     INFO(report.summary());

@@ -15,8 +15,8 @@ Layout:
        expected {temperature, nll_before, nll_after}: T fitted by torch.optim.LBFGS on
        log T (strong Wolfe line search, run to float64 tolerance), and the mean NLL
        (F.cross_entropy, or F.binary_cross_entropy_with_logits for binary) at T = 1 and at T;
-   "classification": {logits [K][B][C], expected {soft_vote [B][C], predictive_entropy [B],
-       expected_entropy [B], mutual_information [B]}},
+   "classification": {logits [K][B][C], expected {soft_vote [B][C], soft_vote_logits [B][C]
+       (its log), predictive_entropy [B], expected_entropy [B], mutual_information [B]}},
    "regression": {outputs [K][B], means [K][B], variances [K][B], expected {average [B],
        variance_population [B], variance_unbiased [B], mixture_mean [B],
        mixture_variance [B]}}}
@@ -94,7 +94,9 @@ def classification_case():
     predictive = entropy(soft_vote)
     expected = entropy(probabilities).mean(0)
     return {"logits": logits32.tolist(),
-            "expected": {"soft_vote": soft_vote.tolist(), "predictive_entropy": predictive.tolist(),
+            "expected": {"soft_vote": soft_vote.tolist(),
+                         "soft_vote_logits": soft_vote.log().tolist(),
+                         "predictive_entropy": predictive.tolist(),
                          "expected_entropy": expected.tolist(),
                          "mutual_information": (predictive - expected).tolist()}}
 
