@@ -463,30 +463,25 @@ std::vector<Tensor> mc_dropout_samples(nn::Module& model, const models::Forward&
 
 namespace {
 
-void check_batch_ensemble_tasks(const models::BatchEnsembleNet& net, const std::vector<Task>& tasks,
-                                const std::string& op) {
-  const std::vector<Task>& own = net.config().tasks;
-  if (tasks.size() != own.size()) {
-    throw Error(op + ": " + std::to_string(tasks.size()) + " tasks for a network of " +
-                std::to_string(own.size()));
-  }
-  for (size_t t = 0; t < tasks.size(); ++t) {
-    if (tasks[t].name != own[t].name || tasks[t].output_size() != own[t].output_size())
-      throw Error(op + ": task '" + tasks[t].name + "' is not the network's task " +
-                  std::to_string(t) + " ('" + own[t].name + "')");
-    if (tasks[t].type == TaskType::gaussian)
-      throw Error(op + ": task '" + tasks[t].name +
+// The network's tasks, none of them gaussian.
+const std::vector<Task>& batch_ensemble_tasks(const models::BatchEnsembleNet& net,
+                                              const std::string& op) {
+  const std::vector<Task>& tasks = net.config().tasks;
+  for (const Task& task : tasks) {
+    if (task.type == TaskType::gaussian)
+      throw Error(op + ": task '" + task.name +
                   "' is gaussian; the members' mixture is not one Gaussian (train a deep "
                   "ensemble for that)");
   }
+  return tasks;
 }
 
 }  // namespace
 
 // The mean over members of each member's mean loss is the mean loss over all K·B rows.
-Trainer::BatchLoss batch_ensemble_loss(models::BatchEnsembleNet& net, std::vector<Task> tasks) {
-  check_batch_ensemble_tasks(net, tasks, "batch_ensemble_loss");
-  return [&net, tasks](const Tensor& x, const std::vector<Tensor>& targets) {
+Trainer::BatchLoss batch_ensemble_loss(models::BatchEnsembleNet& net) {
+  const std::vector<Task>& tasks = batch_ensemble_tasks(net, "batch_ensemble_loss");
+  return [&net, &tasks](const Tensor& x, const std::vector<Tensor>& targets) {
     const std::vector<Tensor> outputs = net.forward(x);  // per task [K, B, out]
     std::vector<Tensor> losses;
     for (size_t t = 0; t < tasks.size(); ++t) {
@@ -499,9 +494,9 @@ Trainer::BatchLoss batch_ensemble_loss(models::BatchEnsembleNet& net, std::vecto
   };
 }
 
-models::Forward batch_ensemble_forward(models::BatchEnsembleNet& net, std::vector<Task> tasks) {
-  check_batch_ensemble_tasks(net, tasks, "batch_ensemble_forward");
-  return [&net, tasks](const Tensor& x) {
+models::Forward batch_ensemble_forward(models::BatchEnsembleNet& net) {
+  const std::vector<Task>& tasks = batch_ensemble_tasks(net, "batch_ensemble_forward");
+  return [&net, &tasks](const Tensor& x) {
     std::vector<Tensor> outputs = net.forward(x);  // per task [K, B, out] -> [B, out]
     for (size_t t = 0; t < tasks.size(); ++t) {
       outputs[t] = tasks[t].type == TaskType::regression ? models::average(outputs[t])

@@ -159,12 +159,12 @@ requires std::is_base_of_v<nn::Module, M> std::vector<Tensor> mc_dropout_samples
 ///                           output: their mean (regression) or the soft vote as logits
 ///                           (models::soft_vote_logits; its cross entropy is the ensemble's NLL).
 ///
-///   train::Trainer trainer(net, train::batch_ensemble_forward(net, tasks), tasks, adam);
-///   trainer.set_batch_loss(train::batch_ensemble_loss(net, tasks));
+///   train::Trainer trainer(net, train::batch_ensemble_forward(net), net.config().tasks, adam);
+///   trainer.set_batch_loss(train::batch_ensemble_loss(net));
 ///
-/// `net` must outlive the results. Both throw Error for a gaussian task (the members' mixture
-/// is not one Gaussian; train a deep ensemble for that) or tasks that are not net's.
-Trainer::BatchLoss batch_ensemble_loss(models::BatchEnsembleNet& net, std::vector<Task> tasks);
-models::Forward batch_ensemble_forward(models::BatchEnsembleNet& net, std::vector<Task> tasks);
+/// The tasks are the network's own. `net` must outlive the results. Both throw Error for a
+/// gaussian task (the members' mixture is not one Gaussian; train a deep ensemble for that).
+Trainer::BatchLoss batch_ensemble_loss(models::BatchEnsembleNet& net);
+models::Forward batch_ensemble_forward(models::BatchEnsembleNet& net);
 
 }  // namespace ember::train

@@ -189,6 +189,11 @@ std::string to_json(const TaskMetrics& metrics) { return json(metrics).dump(2); 
 
 namespace {
 
+// Raw inputs x [N, F] in the model's units: standardised when the run scaled its inputs.
+Tensor scaled_inputs(const SavedModel& model, const Tensor& x) {
+  return model.input_scaler.is_fitted() ? model.input_scaler.transform(x) : x;
+}
+
 // Each member's raw outputs for the model's (scaled) inputs, stacked per task: [K, N, ...].
 // MC dropout stacks its samples instead; a BatchEnsembleNet's outputs are stacked already.
 std::vector<Tensor> stacked_outputs(SavedModel& model, const Tensor& inputs) {
@@ -261,7 +266,7 @@ TaskPrediction combined(const Task& task, const data::StandardScaler& scaler, co
 
 std::vector<TaskPrediction> predict(SavedModel& model, const Tensor& x) {
   NoGradGuard no_grad;
-  const Tensor inputs = model.input_scaler.is_fitted() ? model.input_scaler.transform(x) : x;
+  const Tensor inputs = scaled_inputs(model, x);
   const std::vector<Task>& tasks = model.spec.tasks;
   const std::vector<Tensor> stacked = outputs_to_combine(model, inputs);
   const bool spread = stacked.front().size(0) > 1;
@@ -278,8 +283,8 @@ std::vector<std::vector<TaskPrediction>> predict_members(SavedModel& model, cons
   if (model.spec.method == "gradient_boosting" || model.spec.method == "mc_dropout") return {};
   NoGradGuard no_grad;
   model.members.eval();
-  const Tensor inputs = model.input_scaler.is_fitted() ? model.input_scaler.transform(x) : x;
-  const std::vector<Tensor> stacked = stacked_outputs(model, inputs);  // per task [K, N, ...]
+  const std::vector<Tensor> stacked =
+      stacked_outputs(model, scaled_inputs(model, x));  // per task [K, N, ...]
   std::vector<std::vector<TaskPrediction>> members;
   for (int64_t k = 0; k < stacked.front().size(0); ++k) {
     std::vector<TaskPrediction> predictions;
@@ -478,9 +483,7 @@ RunReport train_run(const RunOptions& options) {
       targets.push_back(scaler.is_fitted() ? scaler.transform(y.reshape({-1, 1})).reshape({-1})
                                            : y);
     }
-    const Tensor x =
-        model.input_scaler.is_fitted() ? model.input_scaler.transform(part[0]) : part[0];
-    return dataset_of(x, targets);
+    return dataset_of(scaled_inputs(model, part[0]), targets);
   };
   const data::TensorDataset train_set = scaled(train_part),
                             validation_set = scaled(validation_part);
@@ -538,13 +541,13 @@ RunReport train_run(const RunOptions& options) {
     }
     const std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(options, parameters);
     auto* batch_net = dynamic_cast<models::BatchEnsembleNet*>(&network);
-    Trainer trainer(network,
-                    batch_ensemble ? batch_ensemble_forward(*batch_net, spec.tasks)
-                                   : Forward([&](const Tensor& x) {
-                                       return model.members.member_outputs(0, x);
-                                     }),
-                    spec.tasks, *optimizer, trainer_options);
-    if (batch_ensemble) trainer.set_batch_loss(batch_ensemble_loss(*batch_net, spec.tasks));
+    Trainer trainer(
+        network,
+        batch_ensemble ? batch_ensemble_forward(*batch_net) : Forward([&](const Tensor& x) {
+          return model.members.member_outputs(0, x);
+        }),
+        spec.tasks, *optimizer, trainer_options);
+    if (batch_ensemble) trainer.set_batch_loss(batch_ensemble_loss(*batch_net));
     trainer.set_balancer(balancer.get());
     trainer.set_process_group(options.group);
     prepare(trainer, options.out_dir);
@@ -563,10 +566,8 @@ RunReport train_run(const RunOptions& options) {
   if (!rank_zero) return report;  // rank 0 holds the whole model and writes the results
 
   if (options.calibrate) {
-    const Tensor inputs = model.input_scaler.is_fitted()
-                              ? model.input_scaler.transform(validation_part[0])
-                              : validation_part[0];
-    const std::vector<Tensor> stacked = outputs_to_combine(model, inputs);
+    const std::vector<Tensor> stacked =
+        outputs_to_combine(model, scaled_inputs(model, validation_part[0]));
     for (size_t t = 0; t < spec.tasks.size(); ++t) {
       model.spec.temperatures.push_back(
           is_classification(spec.tasks[t])

@@ -145,7 +145,7 @@ template <int Rows>
   // which cost most where the k loop is short: 10x50x10 NN took 0.44 us, now 0.35 (AVX2, Zen 3,
   // the minimum of four interleaved runs).
   if (s.width == kStripWidth) {
-    // A full strip is written a vector at a time; with K small (a product of depth 1 to 10)
+    // A full strip is written a vector at a time; with K small (a product of depth 2 to 10)
     // element-by-element stores took as long as the k loop. Both ways compute the same floats.
 #pragma GCC unroll 8
     for (int r = 0; r < Rows; ++r) {

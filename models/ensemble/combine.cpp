@@ -90,6 +90,14 @@ std::pair<int64_t, int64_t> mode_of(const Votes& votes, int64_t b) {
 // underflows to 0 contributes 0 · log p = 0 instead of 0 · -inf).
 Tensor entropy_from_log(const Tensor& log_p) { return -sum(exp(log_p) * log_p, {-1}); }
 
+// log p̄ = log (1/K) Σ_k p_k = logsumexp_k(log p_k) − log K, logits -> [B, C] (binary: C = 2).
+// No probability is exponentiated before the log, so p̄ = 0 (all members certain of another
+// class) stays finite.
+Tensor log_mean_probabilities(const Tensor& logits, const std::string& op) {
+  const Tensor log_p = class_log_probabilities(logits, op);  // checks logits first: [K, B, C]
+  return logsumexp(log_p, 0) - std::log(static_cast<float>(log_p.size(0)));
+}
+
 }  // namespace
 
 Tensor average(const Tensor& outputs) {
@@ -129,12 +137,10 @@ Tensor soft_vote(const Tensor& logits) {
   return mean(member_probabilities(logits), {0});
 }
 
-// log p̄ = log (1/K) Σ_k p_k = logsumexp_k(log p_k) − log K; binary: log-odds log p̄₁ − log p̄₀.
+// log p̄; binary: the log-odds log p̄₁ − log p̄₀.
 Tensor soft_vote_logits(const Tensor& logits) {
   const bool binary = is_binary(logits, "soft_vote_logits");
-  const Tensor log_p = class_log_probabilities(logits, "soft_vote_logits");  // [K, B, C]
-  const Tensor log_mean =
-      logsumexp(log_p, 0) - std::log(static_cast<float>(logits.size(0)));  // [B, C]
+  const Tensor log_mean = log_mean_probabilities(logits, "soft_vote_logits");  // [B, C]
   if (!binary) return log_mean;
   const Tensor odds = narrow(log_mean, 1, 1, 1) - narrow(log_mean, 1, 0, 1);  // [B, 1]
   return logits.dim() == 2 ? reshape(odds, {logits.size(1)}) : odds;
@@ -240,11 +246,8 @@ Tensor member_variance(const Tensor& outputs, bool unbiased) {
   return var(outputs, {0}, unbiased);
 }
 
-// log p̄ = log mean_k p_k = logsumexp_k(log p_k) - log K: no probability is exponentiated
-// before the log, so p̄ = 0 (all members certain of another class) stays finite.
 Tensor predictive_entropy(const Tensor& logits) {
-  const Tensor log_p = class_log_probabilities(logits, "predictive_entropy");
-  return entropy_from_log(logsumexp(log_p, 0) - std::log(static_cast<float>(logits.size(0))));
+  return entropy_from_log(log_mean_probabilities(logits, "predictive_entropy"));
 }
 
 Tensor expected_entropy(const Tensor& logits) {
