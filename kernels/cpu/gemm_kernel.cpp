@@ -12,6 +12,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__FMA__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #define EMBER_CONCAT_(a, b) a##b
 #define EMBER_CONCAT(a, b) EMBER_CONCAT_(a, b)
 #define Eigen EMBER_CONCAT(eigen_, EMBER_CPU_LEVEL)
@@ -36,7 +40,7 @@ constexpr int kStripWidth = 16;
 // -march=native (Zen) vectorised across the columns with 256-bit ones, and the portable seed step
 // ran ~15% slower. The width is the widest this level's flags allow, so every level gets the same
 // code shape: per k, one vector load of op(B)'s row, one broadcast op(A) value per row, and
-// one multiply and one add per vector of sums.
+// one multiply-add per vector of sums.
 #if defined(__AVX512F__)
 constexpr int kVectorBytes = 64;
 #elif defined(__AVX__)
@@ -62,6 +66,22 @@ Vector load(const float* p) {
 }
 void store(float* p, Vector v) { std::memcpy(p, &v, sizeof v); }
 
+// x in every lane (x - 0 is x, -0 included, where x + 0 would make -0 into +0).
+Vector broadcast(float x) { return x - Vector{}; }
+
+// acc + a * b, rounded once where this level has fused multiply-add (as Eigen's kernels, which
+// take the larger products, use it explicitly; the library is built with -ffp-contract=off), in
+// two roundings elsewhere. FMA does twice the work per instruction of a multiply and an add.
+Vector multiply_add(Vector acc, Vector a, Vector b) {
+#if defined(__AVX512F__)
+  return _mm512_fmadd_ps(a, b, acc);
+#elif defined(__FMA__) && defined(__AVX__)
+  return _mm256_fmadd_ps(a, b, acc);
+#else
+  return acc + a * b;
+#endif
+}
+
 // It reads op(B) one [K, 16] column strip at a time; a strip that B does not already store that
 // way (Bᵀ, or the last strip when N is not a multiple of 16) is packed into a 16 KiB stack
 // buffer of this many rows.
@@ -85,10 +105,12 @@ constexpr double kParallelWork = 1 << 21;
 // vectors: it packs at most one strip of B and keeps every sum in registers, where Eigen's
 // blocking for wide panels does not pay off. Direct vs Eigen, AVX2, this machine (Zen 3; the
 // median of three runs): 400x10x64 TN 10.3 vs 17.0 us, NN 10.6 vs 14.7, NT 10.4 vs 14.8;
-// 1024x10x64 TN 43 vs 82; 256x16x256 TN 28 vs 46; 200x16x32 NN 2.6 vs 4.8. With SSE2 the two
-// were within ±20% either way, so the baseline level keeps the limits above; AVX-512 was not
-// measured (no such CPU here), so that level keeps them too.
-constexpr bool kDirectNarrowProducts = kVectorBytes == 32;
+// 1024x10x64 TN 43 vs 82; 256x16x256 TN 28 vs 46; 200x16x32 NN 2.6 vs 4.8. With AVX-512 and
+// FMA, on a 2-core Intel Xeon (Sapphire Rapids), NN and NT: 400x10x10 2.8 2.5 vs 3.8 4.3 us,
+// 400x16x64 5.9 6.3 vs 10.4 10.8, 1024x10x64 19.8 19.5 vs 26.1 27.0; level with Eigen at
+// 1024x10x256. With SSE2 the two were within ±20% either way, so the baseline level keeps the
+// limits above.
+constexpr bool kDirectNarrowProducts = kVectorBytes >= 32;
 
 // Which products the direct kernel takes. One with a vector operand (M == 1 or N == 1) stays
 // with Eigen's matrix-vector kernel, which has little setup and sums with vectorised dot
@@ -102,6 +124,19 @@ bool use_direct_gemm(bool trans_b, int64_t M, int64_t N, int64_t K) {
   return !trans_b || N * K <= kDirectMaxTransposedB;
 }
 
+// A narrow C (N < 16) of Aᵀ·op(B) with more rows than columns, as a weight gradient gᵀ·x of a
+// layer with few inputs: the direct kernel computes Cᵀ = op(B)ᵀ·A instead, whose rows are A's
+// rows, read in place, and whose strips fill every lane, where C's one strip would leave 16 - N
+// idle. On the Intel Xeon above, 400x10x64 TN 11.6 -> 6.4 us with AVX-512 and 10.5 -> 8.1 with
+// AVX2, 64x10x64 1.9 -> 0.95 and 1.8 -> 1.2, 50x10x10 0.40 -> 0.34 and 0.48 -> 0.46 (minima of
+// nine runs), never slower for M from 16 to 400; with an untransposed A, which would need
+// packing, it was slower.
+bool use_transposed_direct_gemm(bool trans_a, int64_t M, int64_t N, int64_t K) {
+  if (!trans_a || N == 1 || N >= kStripWidth || M < kStripWidth || K > kDirectMaxDepth)
+    return false;
+  return double(M) * double(N) * double(K) < kParallelWork;
+}
+
 // One 16-column strip of the product: C[:, j:j+width] = alpha * op(A) · op(B)[:, j:j+width]
 // + beta * C[:, j:j+width]. op(A)[i, k] = a[i * a_row_step + k * a_k_step], which reads A
 // (steps lda, 1) and Aᵀ (steps 1, lda) alike.
@@ -111,8 +146,8 @@ struct Strip {
   const float* b;  // op(B)[k, j + col] = b[k * b_stride + col] for col < 16, zero past width
   int64_t b_stride;
   float alpha, beta;
-  float* c;  // C[i, j + col] = c[i * ldc + col] for col < width
-  int64_t ldc, width;
+  float* c;  // C[i, j + col] = c[i * c_row_step + col * c_col_step] for col < width
+  int64_t c_row_step, c_col_step, width;
 };
 
 // Rows i..i+Rows-1 of one strip. Each C element is a plain float sum over k in increasing
@@ -135,21 +170,22 @@ template <int Rows>
     // acc[r, :] += op(A)[i + r, k] * op(B)[k, j:j+16]: the scalar is broadcast to every lane.
 #pragma GCC unroll 8
     for (int r = 0; r < Rows; ++r) {
-      const float a_rk = a[r * s.a_row_step + k * s.a_k_step];
+      const Vector a_rk = broadcast(a[r * s.a_row_step + k * s.a_k_step]);
 #pragma GCC unroll 4
-      for (int v = 0; v < kStripVectors; ++v) acc[r][v] += a_rk * load(b_row + v * kLanes);
+      for (int v = 0; v < kStripVectors; ++v)
+        acc[r][v] = multiply_add(acc[r][v], a_rk, load(b_row + v * kLanes));
     }
   }
   // Every loop below is unrolled so that acc keeps to registers: with the row loop left rolled,
   // GCC 12 kept acc on the stack for the whole tile (zeroed there, spilled after the k loop),
   // which cost most where the k loop is short: 10x50x10 NN took 0.44 us, now 0.35 (AVX2, Zen 3,
   // the minimum of four interleaved runs).
-  if (s.width == kStripWidth) {
+  if (s.width == kStripWidth && s.c_col_step == 1) {
     // A full strip is written a vector at a time; with K small (a product of depth 2 to 10)
     // element-by-element stores took as long as the k loop. Both ways compute the same floats.
 #pragma GCC unroll 8
     for (int r = 0; r < Rows; ++r) {
-      float* c_row = s.c + (i + r) * s.ldc;
+      float* c_row = s.c + (i + r) * s.c_row_step;
 #pragma GCC unroll 4
       for (int v = 0; v < kStripVectors; ++v) {
         const Vector sum = s.alpha * acc[r][v];
@@ -165,11 +201,10 @@ template <int Rows>
 #pragma GCC unroll 4
     for (int v = 0; v < kStripVectors; ++v) store(sum[r] + v * kLanes, acc[r][v]);
   for (int r = 0; r < Rows; ++r) {
-    float* c_row = s.c + (i + r) * s.ldc;
-    if (s.beta == 0.f) {
-      for (int64_t j = 0; j < s.width; ++j) c_row[j] = s.alpha * sum[r][j];
-    } else {
-      for (int64_t j = 0; j < s.width; ++j) c_row[j] = s.alpha * sum[r][j] + s.beta * c_row[j];
+    float* c_row = s.c + (i + r) * s.c_row_step;
+    for (int64_t j = 0; j < s.width; ++j) {
+      float& c = c_row[j * s.c_col_step];
+      c = s.beta == 0.f ? s.alpha * sum[r][j] : s.alpha * sum[r][j] + s.beta * c;
     }
   }
 }
@@ -198,10 +233,11 @@ void pack_strip(bool trans_b, const float* B, int64_t ldb, int64_t K, int64_t j,
 }
 
 // C = alpha * op(A)·op(B) + beta * C for small products (use_direct_gemm), one 16-column strip
-// of C at a time, on this thread, with no heap allocation.
+// of C at a time, on this thread, with no heap allocation. C[i, j] is
+// C[i * c_row_step + j * c_col_step]: (ldc, 1) for C itself, (1, ldc) to write Cᵀ.
 void direct_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                 int64_t ldc) {
+                 int64_t c_row_step, int64_t c_col_step) {
   float packed[kDirectMaxDepth * kStripWidth];  // [K, 16]
   for (int64_t j = 0; j < N; j += kStripWidth) {
     const int64_t width = std::min<int64_t>(kStripWidth, N - j);
@@ -216,8 +252,9 @@ void direct_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
                       .b_stride = in_place ? ldb : kStripWidth,
                       .alpha = alpha,
                       .beta = beta,
-                      .c = C + j,
-                      .ldc = ldc,
+                      .c = C + j * c_col_step,
+                      .c_row_step = c_row_step,
+                      .c_col_step = c_col_step,
                       .width = width};
     multiply_strip<kTileRows>(strip, 0, M);
   }
@@ -269,8 +306,13 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     outer_product(M, N, alpha, A, trans_a ? 1 : lda, B, trans_b ? ldb : 1, beta, C, ldc);
     return;
   }
+  if (use_transposed_direct_gemm(trans_a, M, N, K)) {
+    // Cᵀ = op(B)ᵀ·op(A)ᵀ, written into C transposed.
+    direct_gemm(!trans_b, !trans_a, N, M, K, alpha, B, ldb, A, lda, beta, C, 1, ldc);
+    return;
+  }
   if (use_direct_gemm(trans_b, M, N, K)) {
-    direct_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    direct_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1);
     return;
   }
 #ifdef _OPENMP
