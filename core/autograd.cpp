@@ -184,8 +184,10 @@ std::vector<Tensor> run_ready_queue(const Roots& roots, const NodePointers& targ
       if (targets[t] == node) captured[t] = grad_output;
     }
     Grads grads;
-    const bool is_leaf_sink = node->next.empty() && dynamic_cast<AccumulateGrad*>(node);
-    if (grad_output.defined() && (accumulate_leaves || !is_leaf_sink)) {
+    // A leaf's accumulator runs only in backward(); grad() captures at targets instead.
+    const bool skip =
+        !accumulate_leaves && node->next.empty() && dynamic_cast<AccumulateGrad*>(node) != nullptr;
+    if (grad_output.defined() && !skip) {
       grads = node->apply(grad_output);
       if (!retain_graph) node->release_saved();
     }
@@ -194,7 +196,10 @@ std::vector<Tensor> run_ready_queue(const Roots& roots, const NodePointers& targ
       if (!child) continue;
       if (i < grads.size() && grads[i].defined()) {
         if (anomaly_enabled()) check_finite(*node, i, grads[i]);
-        child->buffer = child->buffer.defined() ? add(child->buffer, grads[i]) : grads[i];
+        // Moved, not copied: each copy of a handle is an atomic increment and decrement once
+        // the program has started a second thread (OpenBLAS's at load, say).
+        child->buffer =
+            child->buffer.defined() ? add(child->buffer, grads[i]) : std::move(grads[i]);
       }
       if (--child->pending == 0) ready.push_back(child);
     }

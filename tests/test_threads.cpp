@@ -225,3 +225,31 @@ TEST_CASE("Ctrl-C stops the trainers of every thread, and the last to stop resto
   CHECK(steps == std::vector<size_t>{3, 2});
   CHECK(std::signal(SIGINT, SIG_DFL) == program_handler);
 }
+
+TEST_CASE("live storage counts include other threads' tensors, wherever they are freed") {
+  const int64_t count_before = live_storage_count(), bytes_before = live_storage_bytes();
+  // Each thread makes one [100] tensor (400 bytes) and keeps it; its counters die with it.
+  std::vector<Tensor> made(kThreads);
+  std::latch made_all(kThreads + 1), checked(1);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      made[static_cast<size_t>(t)] = zeros({100});
+      made_all.count_down();
+      checked.wait();  // alive while the main thread sums every thread's counters
+    });
+  }
+  made_all.count_down();
+  made_all.wait();
+  CHECK(live_storage_count() == count_before + kThreads);
+  CHECK(live_storage_bytes() == bytes_before + kThreads * 400);
+  checked.count_down();
+  for (std::thread& thread : threads) thread.join();
+  // The threads are gone, their tensors are not: the counts moved to the retired totals.
+  CHECK(live_storage_count() == count_before + kThreads);
+  CHECK(live_storage_bytes() == bytes_before + kThreads * 400);
+  // Freed on this thread, which made none of them.
+  made.clear();
+  CHECK(live_storage_count() == count_before);
+  CHECK(live_storage_bytes() == bytes_before);
+}
