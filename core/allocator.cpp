@@ -1,7 +1,10 @@
 #include <ember/core/allocator.h>
 
+#include <algorithm>
 #include <array>
+#include <mutex>
 #include <utility>
+#include <vector>
 
 namespace ember::detail {
 
@@ -89,6 +92,90 @@ class Pool {
 
 bool pooled_size(size_t bytes) { return bytes > 0 && bytes <= kLargest; }
 
+// Blocks above kLargest, shared by all threads under a lock: each such block is at least 1 MiB
+// of floats that the op then writes, so the lock is noise beside it. glibc hands blocks this
+// big back to the system when they are freed (or trims its heap's top), and the next step
+// faults every page in again, zeroed by the kernel: the largest multitask step (16 MiB
+// activations and gradients) spent ~12% of its time that way. So freed blocks wait here, in
+// the order they were freed, for a request of the same size. Two rules bound what is kept:
+//  - footprint: live + idle bytes never exceed the most that was ever live at once, so the
+//    cache never raises a program's peak; a request that finds no block of its size first
+//    frees the oldest idle blocks until the new block fits under that peak;
+//  - staleness: a block still idle after kLargeBlockStaleAfter more large requests is freed, so a
+//  size
+//    that is no longer asked for (one big evaluation, then small training) does not stay.
+class LargeCache {
+ public:
+  void* allocate(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++requests_;
+    while (!idle_.empty() && idle_.front().stamp + kLargeBlockStaleAfter < requests_) free_oldest();
+    void* block = take(bytes);
+    if (!block) {
+      peak_ = std::max(peak_, live_ + bytes);
+      while (!idle_.empty() && live_ + idle_bytes_ + bytes > peak_) free_oldest();
+      block = ::operator new(bytes);
+    }
+    live_ += bytes;
+    return block;
+  }
+
+  void deallocate(void* block, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_ -= bytes;
+    idle_.push_back({block, bytes, requests_});
+    idle_bytes_ += bytes;
+  }
+
+  LargeBlockStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {live_, idle_bytes_, peak_};
+  }
+
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    while (!idle_.empty()) free_oldest();
+  }
+
+ private:
+  struct Idle {
+    void* block;
+    size_t bytes;
+    size_t stamp;  // requests_ when it was freed
+  };
+
+  // The most recently freed idle block of exactly `bytes`, or null.
+  void* take(size_t bytes) {
+    for (size_t i = idle_.size(); i-- > 0;) {
+      if (idle_[i].bytes != bytes) continue;
+      void* block = idle_[i].block;
+      idle_.erase(idle_.begin() + ptrdiff_t(i));
+      idle_bytes_ -= bytes;
+      return block;
+    }
+    return nullptr;
+  }
+
+  void free_oldest() {
+    ::operator delete(idle_.front().block);
+    idle_bytes_ -= idle_.front().bytes;
+    idle_.erase(idle_.begin());
+  }
+
+  std::mutex mutex_;
+  std::vector<Idle> idle_;  // oldest first
+  size_t idle_bytes_ = 0, live_ = 0, peak_ = 0, requests_ = 0;
+};
+
+// Never destroyed: a tensor freed during static destruction may still return its block. Its
+// idle blocks go back to the system with the process.
+LargeCache* large_cache() {
+  static LargeCache* cache = new LargeCache;
+  return cache;
+}
+
+size_t large_block_bytes(size_t bytes) { return (bytes + kPage - 1) / kPage * kPage; }
+
 // This thread's pool, or null where blocks bypass it: a thread past its pool's destruction,
 // or an AddressSanitizer build (which must see every block freed to catch a use after free).
 Pool* this_thread_pool() {
@@ -100,6 +187,9 @@ Pool* this_thread_pool() {
 }  // namespace
 
 void* pool_allocate(size_t bytes) {
+  if (bytes > kLargest && !kAddressSanitizer) {
+    return large_cache()->allocate(large_block_bytes(bytes));
+  }
   if (!pooled_size(bytes)) return ::operator new(bytes);
   const size_t c = size_class(bytes);
   Pool* pool = this_thread_pool();
@@ -108,6 +198,10 @@ void* pool_allocate(size_t bytes) {
 
 void pool_deallocate(void* block, size_t bytes) noexcept {
   if (!block) return;
+  if (bytes > kLargest && !kAddressSanitizer) {
+    large_cache()->deallocate(block, large_block_bytes(bytes));
+    return;
+  }
   Pool* pool = pooled_size(bytes) ? this_thread_pool() : nullptr;
   if (pool) {
     pool->deallocate(block, size_class(bytes));
@@ -115,5 +209,9 @@ void pool_deallocate(void* block, size_t bytes) noexcept {
     ::operator delete(block);
   }
 }
+
+LargeBlockStats large_block_stats() { return large_cache()->stats(); }
+
+void release_idle_large_blocks() { large_cache()->release(); }
 
 }  // namespace ember::detail

@@ -7,9 +7,14 @@
 // overflow in such bursts and fall back to slower paths. Here, each thread keeps freed blocks
 // on a free list per size class and hands them out again: an allocation is a pointer pop, a
 // free a pointer push. Size classes are multiples of 64 bytes up to 4 KiB and of 4 KiB up to
-// 1 MiB. Larger blocks, and blocks beyond a cap of 64 KiB idle per small class or 16 MiB idle
-// in all large ones, go straight to ::operator new / delete; so a thread holds at most 20 MiB
-// of idle blocks, returned when the thread ends.
+// 1 MiB; blocks beyond a cap of 64 KiB idle per small class or 16 MiB idle in all large ones go
+// straight to ::operator new / delete, so a thread holds at most 20 MiB of idle blocks, returned
+// when the thread ends.
+//
+// Blocks above 1 MiB are shared by all threads: a freed one waits for a request of the same size
+// (rounded up to 4 KiB), as long as the live and idle ones together stay within the most ever
+// live at once, and at most kLargeBlockStaleAfter more such requests. AddressSanitizer builds
+// bypass both caches.
 
 #include <cstddef>
 #include <new>
@@ -20,6 +25,18 @@ namespace ember::detail {
 void* pool_allocate(size_t bytes);
 /// Returns a block from pool_allocate(bytes), possibly allocated on another thread.
 void pool_deallocate(void* block, size_t bytes) noexcept;
+
+/// How many requests for blocks above 1 MiB a freed one waits before it is released.
+constexpr size_t kLargeBlockStaleAfter = 1024;
+
+/// Bytes in blocks above 1 MiB: in use, idle (freed and waiting for reuse), and the most ever in
+/// use at once (the bound on in use plus idle).
+struct LargeBlockStats {
+  size_t live_bytes = 0, idle_bytes = 0, peak_live_bytes = 0;
+};
+LargeBlockStats large_block_stats();
+/// Returns every idle block above 1 MiB to the system.
+void release_idle_large_blocks();
 
 /// Standard allocator over the pool, for std::allocate_shared and containers.
 template <class T>

@@ -1,5 +1,6 @@
 #include <ember/core/threads.h>
 #include <ember/error.h>
+#include <ember/kernels/cpu/parallel.h>
 
 #include <string>
 
@@ -14,15 +15,11 @@ void set_num_threads(int threads) {
     throw Error("set_num_threads: needs at least 1 thread, got " + std::to_string(threads));
 #ifdef _OPENMP
   omp_set_num_threads(threads);
+#else
+  kernels::cpu::detail::set_pass_threads(threads);
 #endif
 }
 
-int num_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
+int num_threads() { return int(kernels::cpu::detail::pass_threads()); }
 
 }  // namespace ember

@@ -1,5 +1,7 @@
 #include <ember/optim/adam.h>
 
+#include <ember/kernels/cpu/parallel.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -56,12 +58,17 @@ void adam_update(const Options& o, Tensor& param, const Tensor& grad, ParamState
     const float denom = std::sqrt(second_moment(i)) / bias_correction2_sqrt + eps;
     p[i] = value + -step_size * m[i] / denom;
   };
+  // Split across threads when large (parallel_for); each element's update is its own.
   if (o.amsgrad) {
     float* v_max = state.buffer("max_exp_avg_sq", param).data();
-    for (int64_t i = 0; i < n; ++i)
-      update(i, [&](int64_t j) { return v_max[j] = std::max(v_max[j], v[j]); });
+    kernels::cpu::parallel_for(n, kernels::cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        update(i, [&](int64_t j) { return v_max[j] = std::max(v_max[j], v[j]); });
+    });
   } else {
-    for (int64_t i = 0; i < n; ++i) update(i, [&](int64_t j) { return v[j]; });
+    kernels::cpu::parallel_for(n, kernels::cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) update(i, [&](int64_t j) { return v[j]; });
+    });
   }
 }
 }  // namespace

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <thread>
 
+#include <ember/core/allocator.h>
 #include <ember/ember.h>
 
 using namespace ember;
@@ -187,4 +188,46 @@ TEST_CASE("tensors made on one thread can be freed on another", "[tensor][alloca
   });
   freer.join();
   CHECK(live_storage_count() == live_before);
+}
+
+TEST_CASE("blocks above 1 MiB are reused, within the peak, until stale", "[tensor][allocator]") {
+#if defined(__SANITIZE_ADDRESS__)
+  WARN("AddressSanitizer build: large blocks bypass the cache");
+#else
+  using detail::large_block_stats;
+  detail::release_idle_large_blocks();
+  const detail::LargeBlockStats start = large_block_stats();
+  REQUIRE(start.idle_bytes == 0);
+  // Above anything live before, so this block sets a new peak: live + `big`.
+  // A multiple of 4 pages, so that its half and quarter are whole pages too; at least 8 MiB.
+  const size_t big = (start.peak_live_bytes / 16384 + 512) * 16384;
+  void* a = detail::pool_allocate(big);
+  CHECK(large_block_stats().peak_live_bytes == start.live_bytes + big);
+  detail::pool_deallocate(a, big);
+  CHECK(large_block_stats().idle_bytes == big);
+  void* again = detail::pool_allocate(big - 100);  // rounds up to the same 4 KiB pages
+  CHECK(again == a);
+  CHECK(large_block_stats().idle_bytes == 0);
+  detail::pool_deallocate(again, big - 100);
+  // Another size finds no block; live + idle + it would pass the peak, so `a` is freed first.
+  const size_t half = big / 2;
+  void* c = detail::pool_allocate(half);
+  CHECK(large_block_stats().idle_bytes == 0);
+  CHECK(large_block_stats().live_bytes == start.live_bytes + half);
+  detail::pool_deallocate(c, half);
+  // A quarter fits beside the idle half: both stay, and the quarter is reused from then on...
+  const size_t quarter = big / 4;
+  for (size_t i = 0; i < detail::kLargeBlockStaleAfter; ++i)
+    detail::pool_deallocate(detail::pool_allocate(quarter), quarter);
+  CHECK(large_block_stats().idle_bytes == half + quarter);
+  // ...until the half has waited through kLargeBlockStaleAfter requests: then it goes.
+  detail::pool_deallocate(detail::pool_allocate(quarter), quarter);
+  CHECK(large_block_stats().idle_bytes == quarter);
+  // Tensors take the same blocks: a [big / 4] float tensor freed and made again reuses its own.
+  detail::release_idle_large_blocks();
+  CHECK(large_block_stats().idle_bytes == 0);
+  const float* first = zeros({int64_t(big / 4)}).data();
+  CHECK(large_block_stats().idle_bytes == big);
+  CHECK(zeros({int64_t(big / 4)}).data() == first);
+#endif
 }

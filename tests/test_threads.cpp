@@ -5,14 +5,18 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <latch>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include <ember/ember.h>
+#include <ember/kernels/cpu/parallel.h>
 #include <ember/train/trainer.h>
 
 using namespace ember;
@@ -252,4 +256,87 @@ TEST_CASE("live storage counts include other threads' tensors, wherever they are
   made.clear();
   CHECK(live_storage_count() == count_before);
   CHECK(live_storage_bytes() == bytes_before);
+}
+
+TEST_CASE("a large pass is split across ember's threads, covering every index once") {
+  const int before = num_threads();
+  set_num_threads(2);
+  const int64_t n = 4 * kernels::cpu::kParallelGrain + 3;
+  std::mutex mutex;
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  std::set<std::thread::id> ids;
+  kernels::cpu::parallel_for(n, kernels::cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
+    std::lock_guard<std::mutex> lock(mutex);
+    ranges.emplace_back(begin, end);
+    ids.insert(std::this_thread::get_id());
+  });
+  std::sort(ranges.begin(), ranges.end());
+  REQUIRE(ranges.size() == 2);
+  CHECK(ranges[0].first == 0);
+  CHECK(ranges[0].second == ranges[1].first);
+  CHECK(ranges[1].second == n);
+  CHECK(ids.size() == 2);
+  CHECK(ids.count(std::this_thread::get_id()) == 1);
+  // Below two grains it stays on this thread.
+  ranges.clear();
+  ids.clear();
+  kernels::cpu::parallel_for(2 * kernels::cpu::kParallelGrain - 1, kernels::cpu::kParallelGrain,
+                             [&](int64_t begin, int64_t end) {
+                               ranges.emplace_back(begin, end);
+                               ids.insert(std::this_thread::get_id());
+                             });
+  CHECK(ranges ==
+        std::vector<std::pair<int64_t, int64_t>>{{0, 2 * kernels::cpu::kParallelGrain - 1}});
+  CHECK(ids == std::set<std::thread::id>{std::this_thread::get_id()});
+  set_num_threads(before);
+}
+
+namespace {
+
+// Every pass that parallel_for splits, on tensors above two grains with sizes that do not
+// divide evenly: a broadcast add, relu and its backward, column sums (the bias gradient),
+// linear's bias rows, and an SGD and an Adam update.
+std::vector<std::vector<float>> large_passes() {
+  manual_seed(7);
+  Tensor x = randn({3, 211, 401}, true), b = randn({401}, true);
+  Tensor w = randn({300, 401}), lb = randn({300});
+  Tensor y = relu(x + b);
+  Tensor l = linear(reshape(y, {633, 401}), w, lb);
+  (y.sum() + l.sum()).backward();
+  Tensor p = randn({700, 300}, true), q = randn({700, 300}, true);
+  (p * q).sum().backward();
+  optim::SGD sgd({p}, optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+  optim::Adam adam({q}, optim::AdamOptions{.lr = 0.01});
+  for (int i = 0; i < 2; ++i) {
+    sgd.step();
+    adam.step();
+  }
+  return {y.to_vector(),        l.to_vector(), x.grad().to_vector(),
+          b.grad().to_vector(), p.to_vector(), q.to_vector()};
+}
+
+}  // namespace
+
+TEST_CASE("large passes on two threads, and on several callers at once, equal one thread's") {
+  const int before = num_threads();
+  set_num_threads(1);
+  const std::vector<std::vector<float>> one = large_passes();
+  set_num_threads(2);
+  CHECK(large_passes() == one);
+  // Four callers at once: one holds the workers, the others run their passes alone.
+  std::vector<std::vector<std::vector<float>>> results(4);
+  run_together(4, [&](int t) {
+    set_num_threads(2);
+    results[size_t(t)] = large_passes();
+  });
+  for (const auto& result : results) CHECK(result == one);
+  // The values themselves, for the pass a reference loop states simply: relu(x + b).
+  manual_seed(7);
+  Tensor x = randn({3, 211, 401}), b = randn({401});
+  std::vector<float> xv = x.to_vector(), bv = b.to_vector();
+  for (size_t i = 0; i < xv.size(); ++i) {
+    const float v = xv[i] + bv[i % 401];
+    if (one[0][i] != (v > 0.f ? v : 0.f)) FAIL("relu(x + b) differs at " << i);
+  }
+  set_num_threads(before);
 }

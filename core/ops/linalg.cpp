@@ -3,6 +3,7 @@
 
 #include <ember/core/ops/common.h>
 #include <ember/kernels/cpu/gemm.h>
+#include <ember/kernels/cpu/parallel.h>
 
 namespace ember {
 
@@ -112,10 +113,14 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   const Tensor rows = x.dim() == 2 ? x : reshape(x, {batch, in});
   Tensor out = empty({batch, out_features});
   // The bias is copied into every row first, then the GEMM accumulates onto it (beta = 1):
-  // one pass over the output instead of a GEMM followed by a separate broadcast add.
+  // one pass over the output instead of a GEMM followed by a separate broadcast add. (Large
+  // outputs split their rows across threads: kernels/cpu/parallel.h.)
   if (b.defined()) {
-    for (int64_t r = 0; r < batch; ++r)
-      std::copy_n(b.data(), out_features, out.data() + r * out_features);
+    kernels::cpu::parallel_for(
+        batch, kernels::cpu::kParallelGrain / out_features, [&](int64_t first, int64_t last) {
+          for (int64_t r = first; r < last; ++r)
+            std::copy_n(b.data(), out_features, out.data() + r * out_features);
+        });
   }
   kernels::cpu::gemm(false, true, batch, out_features, in, 1.f, rows.data(), in, w.data(), in,
                      b.defined() ? 1.f : 0.f, out.data(), out_features);

@@ -6,20 +6,25 @@
 #include <cstdint>
 #include <span>
 
+#include <ember/kernels/cpu/parallel.h>
 #include <ember/kernels/cpu/scratch.h>
 
 namespace ember::kernels::cpu {
 
-/// out[i] = f(x[i]) for i in [0, n).
+/// out[i] = f(x[i]) for i in [0, n); split across threads when large (parallel_for).
 template <class F>
 void map(const float* x, float* out, int64_t n, F f) {
-  for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
+  parallel_for(n, kParallelGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = f(x[i]);
+  });
 }
 
-/// out[i] = f(a[i], b[i]) for i in [0, n).
+/// out[i] = f(a[i], b[i]) for i in [0, n); split across threads when large.
 template <class F>
 void zip(const float* a, const float* b, float* out, int64_t n, F f) {
-  for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+  parallel_for(n, kParallelGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
+  });
 }
 
 /// Rewrites a walk over `shape` (with one stride array per operand) as the same walk over
@@ -68,28 +73,38 @@ void zip_broadcast(const float* a, std::span<const int64_t> a_strides, const flo
   }
   const int64_t inner = shape[ndim - 1];
   const int64_t step_a = stride_a[ndim - 1], step_b = stride_b[ndim - 1];
-  Scratch<int64_t, 8> index(ndim, 0);
-  int64_t offset_a = 0, offset_b = 0;
-  for (int64_t row = 0; row < numel / inner; ++row) {
-    float* out_row = out + row * inner;
-    if (step_a == 1 && step_b == 1) {
-      // Both rows contiguous (a permute that keeps the last dim, say): a loop the compiler
-      // vectorises, which it cannot do with the steps unknown.
-      zip(a + offset_a, b + offset_b, out_row, inner, f);
-    } else {
-      for (int64_t i = 0; i < inner; ++i)
-        out_row[i] = f(a[offset_a + i * step_a], b[offset_b + i * step_b]);
+  // Rows [first, last) of the output, split across threads when large.
+  parallel_for(numel / inner, kParallelGrain / inner, [&](int64_t first, int64_t last) {
+    // The multi-index of row `first` over the outer dims, and where a and b start for it.
+    Scratch<int64_t, 8> index(ndim, 0);
+    int64_t offset_a = 0, offset_b = 0;
+    for (int64_t rest = first, d = int64_t(ndim) - 2; d >= 0; --d) {
+      index[size_t(d)] = rest % shape[size_t(d)];
+      rest /= shape[size_t(d)];
+      offset_a += index[size_t(d)] * stride_a[size_t(d)];
+      offset_b += index[size_t(d)] * stride_b[size_t(d)];
     }
-    // Advance the multi-index over the outer dims, odometer style.
-    for (size_t d = ndim - 1; d-- > 0;) {
-      offset_a += stride_a[d];
-      offset_b += stride_b[d];
-      if (++index[d] < shape[d]) break;
-      offset_a -= stride_a[d] * shape[d];
-      offset_b -= stride_b[d] * shape[d];
-      index[d] = 0;
+    for (int64_t row = first; row < last; ++row) {
+      float* out_row = out + row * inner;
+      if (step_a == 1 && step_b == 1) {
+        // Both rows contiguous (a permute that keeps the last dim, say): a loop the compiler
+        // vectorises, which it cannot do with the steps unknown.
+        for (int64_t i = 0; i < inner; ++i) out_row[i] = f(a[offset_a + i], b[offset_b + i]);
+      } else {
+        for (int64_t i = 0; i < inner; ++i)
+          out_row[i] = f(a[offset_a + i * step_a], b[offset_b + i * step_b]);
+      }
+      // Advance the multi-index over the outer dims, odometer style.
+      for (size_t d = ndim - 1; d-- > 0;) {
+        offset_a += stride_a[d];
+        offset_b += stride_b[d];
+        if (++index[d] < shape[d]) break;
+        offset_a -= stride_a[d] * shape[d];
+        offset_b -= stride_b[d] * shape[d];
+        index[d] = 0;
+      }
     }
-  }
+  });
 }
 
 /// out = x read through `strides` over `out_shape`: a permuted or broadcast copy.

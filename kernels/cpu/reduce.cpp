@@ -21,20 +21,24 @@ void sum_reduce(const float* x, std::span<const int64_t> x_shape,
     // summed down every row in registers, where the loop below would store each row's partial
     // sums and load them back for the next row. Each column is still summed row by row.
     const int64_t rows = shape[0], columns = shape[1];
-    int64_t c = 0;
-    for (; c + 8 <= columns; c += 8) {
-      double sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* in = x + r * columns + c;
-        for (int lane = 0; lane < 8; ++lane) sums[lane] += in[lane];
+    // Columns [first, last), split across threads when large: each column's sum is the same
+    // on any number of threads.
+    parallel_for(columns, kParallelGrain / rows, [&](int64_t first, int64_t last) {
+      int64_t c = first;
+      for (; c + 8 <= last; c += 8) {
+        double sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* in = x + r * columns + c;
+          for (int lane = 0; lane < 8; ++lane) sums[lane] += in[lane];
+        }
+        for (int lane = 0; lane < 8; ++lane) total[static_cast<size_t>(c + lane)] = sums[lane];
       }
-      for (int lane = 0; lane < 8; ++lane) total[static_cast<size_t>(c + lane)] = sums[lane];
-    }
-    for (; c < columns; ++c) {
-      double sum = 0;
-      for (int64_t r = 0; r < rows; ++r) sum += x[r * columns + c];
-      total[static_cast<size_t>(c)] = sum;
-    }
+      for (; c < last; ++c) {
+        double sum = 0;
+        for (int64_t r = 0; r < rows; ++r) sum += x[r * columns + c];
+        total[static_cast<size_t>(c)] = sum;
+      }
+    });
   } else if (numel > 0 && ndim > 0) {
     const int64_t inner = shape[ndim - 1], step = strides[ndim - 1];
     Scratch<int64_t, 8> index(ndim, 0);

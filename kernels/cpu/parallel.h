@@ -1,0 +1,51 @@
+#pragma once
+// Splitting a large elementwise pass across ember's threads (set_num_threads).
+
+#include <cstdint>
+
+namespace ember::kernels::cpu {
+
+/// The fewest elements worth a thread of their own: 64 Ki floats (256 KiB), a pass of ~10 µs.
+/// Waking a sleeping worker costs a few microseconds, so smaller passes (every tensor of a
+/// small model) stay on the calling thread.
+constexpr int64_t kParallelGrain = 1 << 16;
+
+namespace detail {
+/// Runs task(context, i) for i in [0, count): i = 0 on this thread, the others on workers that
+/// sleep between calls. Runs them all on this thread when another call holds the workers.
+void run_on_workers(int64_t count, void (*task)(void*, int64_t), void* context);
+/// How many threads a pass may use: ember's num_threads() (OpenMP's cap, or the value given to
+/// set_pass_threads without OpenMP), 1 on a worker.
+int64_t pass_threads();
+/// Without OpenMP, the cap that set_num_threads gives the passes (OpenMP keeps it otherwise).
+void set_pass_threads(int64_t threads);
+}  // namespace detail
+
+/// Calls f(begin, end) on disjoint ranges that cover [0, n), one per thread, when n holds at
+/// least two grains of `grain` (in units of n) and more than one thread is allowed; otherwise
+/// f(0, n) on this thread. Every index is handled by exactly one call, so a pass whose
+/// elements do not depend on one another gives the same bits on any number of threads.
+/// f must not throw.
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F f) {
+  const int64_t most = grain > 0 ? n / grain : n;
+  const int64_t threads = most < 2 ? 1 : detail::pass_threads();
+  if (threads < 2) {
+    f(int64_t{0}, n);
+    return;
+  }
+  const int64_t count = threads < most ? threads : most;
+  struct Split {
+    F* f;
+    int64_t n, count;
+  } split{&f, n, count};
+  detail::run_on_workers(
+      count,
+      [](void* context, int64_t i) {
+        const Split& s = *static_cast<const Split*>(context);
+        (*s.f)(s.n * i / s.count, s.n * (i + 1) / s.count);
+      },
+      &split);
+}
+
+}  // namespace ember::kernels::cpu
