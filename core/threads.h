@@ -1,7 +1,7 @@
 #pragma once
 // How many threads ember may use (like torch.set_num_threads): large matrix products split
 // across them, and so do elementwise passes, reductions and optimizer updates over tensors of
-// at least 128 Ki elements (kernels/cpu/parallel.h); smaller ones run on the calling thread.
+// at least 1 Mi elements (kernels/cpu/parallel.h); smaller ones run on the calling thread.
 
 namespace ember {
 
