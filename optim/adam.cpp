@@ -19,6 +19,38 @@ void AdamVariantOptions<decoupled>::validate() const {
 }
 
 namespace {
+// The per-step numbers of one Adam update, as float32.
+struct AdamScalars {
+  float step_size, bias_correction2_sqrt, beta1, beta2, one_minus_beta1, one_minus_beta2, eps,
+      weight_decay, shrink;
+  bool maximize, decay;
+};
+
+// Elements [begin, end) of one update. Everything arrives by value, so the loop keeps it in
+// registers and vectorises: read through a lambda's captures, the scalars were reloaded after
+// every store (a float store might change them) and the loop ran scalar, 4x slower.
+// v_max: amsgrad's running maximum of v, which the step then divides by (kAmsgrad only: a
+// null test inside the loop could become a masked load through the null pointer, see sgd.cpp).
+template <bool kDecoupledWeightDecay, bool kAmsgrad>
+void adam_elements(AdamScalars s, float* p, float* m, float* v, float* v_max, const float* dp,
+                   int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    float g = s.maximize ? -dp[i] : dp[i];
+    float value = p[i];
+    if constexpr (kDecoupledWeightDecay) {
+      value = value * s.shrink;
+    } else if (s.decay) {
+      g = g + s.weight_decay * value;
+    }
+    m[i] = m[i] * s.beta1 + s.one_minus_beta1 * g;
+    v[i] = v[i] * s.beta2 + s.one_minus_beta2 * g * g;
+    float second_moment = v[i];
+    if constexpr (kAmsgrad) second_moment = v_max[i] = std::max(v_max[i], v[i]);
+    const float denom = std::sqrt(second_moment) / s.bias_correction2_sqrt + s.eps;
+    p[i] = value + -s.step_size * m[i] / denom;
+  }
+}
+
 // One Adam (or AdamW) update of one parameter: PyTorch's _single_tensor_adam /
 // _single_tensor_adamw in one pass. Like PyTorch, the bias corrections and the step size are
 // computed in double (Python floats), then rounded to float where they meet the float32
@@ -27,47 +59,33 @@ template <class Options>
 void adam_update(const Options& o, Tensor& param, const Tensor& grad, ParamState& state) {
   const double bias_correction1 = 1 - std::pow(o.betas[0], static_cast<double>(state.step));
   const double bias_correction2 = 1 - std::pow(o.betas[1], static_cast<double>(state.step));
-  const float step_size = static_cast<float>(o.lr / bias_correction1);
-  const float bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-  const float beta1 = static_cast<float>(o.betas[0]), beta2 = static_cast<float>(o.betas[1]);
-  const float one_minus_beta1 = static_cast<float>(1 - o.betas[0]);
-  const float one_minus_beta2 = static_cast<float>(1 - o.betas[1]);
-  const float eps = static_cast<float>(o.eps);
-  const float weight_decay = static_cast<float>(o.weight_decay);
-  const float shrink = static_cast<float>(1 - o.lr * o.weight_decay);  // AdamW's decay
-
+  const AdamScalars s{.step_size = static_cast<float>(o.lr / bias_correction1),
+                      .bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2)),
+                      .beta1 = static_cast<float>(o.betas[0]),
+                      .beta2 = static_cast<float>(o.betas[1]),
+                      .one_minus_beta1 = static_cast<float>(1 - o.betas[0]),
+                      .one_minus_beta2 = static_cast<float>(1 - o.betas[1]),
+                      .eps = static_cast<float>(o.eps),
+                      .weight_decay = static_cast<float>(o.weight_decay),
+                      .shrink = static_cast<float>(1 - o.lr * o.weight_decay),  // AdamW's decay
+                      .maximize = o.maximize,
+                      .decay = o.weight_decay != 0};
   float* m = state.buffer("exp_avg", param).data();
   float* v = state.buffer("exp_avg_sq", param).data();
+  float* v_max = o.amsgrad ? state.buffer("max_exp_avg_sq", param).data() : nullptr;
   const float* dp = grad.data();
   // Each element is read, then overwritten: one pass, and the version moves once.
   float* p = param.mutable_data();
-  const int64_t n = param.numel();
-  // Flags as locals, so the loops below vectorise (see sgd_update).
-  const bool maximize = o.maximize, decay = o.weight_decay != 0;
-  // Element i's update; `second_moment(i)` is the v the step divides by (amsgrad: its max).
-  auto update = [&](int64_t i, auto second_moment) {
-    float g = maximize ? -dp[i] : dp[i];
-    float value = p[i];
-    if constexpr (Options::kDecoupledWeightDecay) {
-      value = value * shrink;
-    } else if (decay) {
-      g = g + weight_decay * value;
-    }
-    m[i] = m[i] * beta1 + one_minus_beta1 * g;
-    v[i] = v[i] * beta2 + one_minus_beta2 * g * g;
-    const float denom = std::sqrt(second_moment(i)) / bias_correction2_sqrt + eps;
-    p[i] = value + -step_size * m[i] / denom;
-  };
   // Split across threads when large (parallel_for); each element's update is its own.
+  constexpr bool kDecoupled = Options::kDecoupledWeightDecay;
+  const int64_t n = param.numel(), grain = kernels::cpu::kParallelGrain;
   if (o.amsgrad) {
-    float* v_max = state.buffer("max_exp_avg_sq", param).data();
-    kernels::cpu::parallel_for(n, kernels::cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i)
-        update(i, [&](int64_t j) { return v_max[j] = std::max(v_max[j], v[j]); });
+    kernels::cpu::parallel_for(n, grain, [=](int64_t begin, int64_t end) {
+      adam_elements<kDecoupled, true>(s, p, m, v, v_max, dp, begin, end);
     });
   } else {
-    kernels::cpu::parallel_for(n, kernels::cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) update(i, [&](int64_t j) { return v[j]; });
+    kernels::cpu::parallel_for(n, grain, [=](int64_t begin, int64_t end) {
+      adam_elements<kDecoupled, false>(s, p, m, v, nullptr, dp, begin, end);
     });
   }
 }

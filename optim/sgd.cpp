@@ -26,8 +26,8 @@ void sgd_update(const SGDOptions& o, Tensor& param, const Tensor& grad, ParamSta
   const float momentum = static_cast<float>(o.momentum);
   const float weight_decay = static_cast<float>(o.weight_decay);
   const float undamped = static_cast<float>(1 - o.dampening);
-  // Flags as locals: the compiler can then hoist the branches out of the loop (it could
-  // not through `o`, which a float store might alias) and vectorise it.
+  // Flags as locals, captured by value: the compiler can then hoist the branches out of the
+  // loop (it could not through `o`, which a float store might alias) and vectorise it.
   const bool maximize = o.maximize, nesterov = o.nesterov, decay = o.weight_decay != 0;
   const bool use_momentum = o.momentum != 0;
   const float* dp = grad.data();
@@ -35,12 +35,12 @@ void sgd_update(const SGDOptions& o, Tensor& param, const Tensor& grad, ParamSta
   float* p = param.mutable_data();
   const int64_t n = param.numel();
   // The gradient with weight decay folded in, negated when maximising.
-  auto direction = [&](int64_t i) {
+  auto direction = [=](int64_t i) {
     const float d = maximize ? -dp[i] : dp[i];
     return decay ? d + weight_decay * p[i] : d;
   };
   if (!use_momentum) {
-    kernels::cpu::parallel_for(n, kernels::cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
+    kernels::cpu::parallel_for(n, kernels::cpu::kParallelGrain, [=](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) p[i] = p[i] + -lr * direction(i);
     });
     return;
@@ -49,7 +49,7 @@ void sgd_update(const SGDOptions& o, Tensor& param, const Tensor& grad, ParamSta
   // load through a null pointer, which cost ~350 ns per call on this AMD EPYC.)
   const bool first_momentum_step = !state.has("momentum_buffer");
   float* buf = state.buffer("momentum_buffer", param).data();
-  kernels::cpu::parallel_for(n, kernels::cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
+  kernels::cpu::parallel_for(n, kernels::cpu::kParallelGrain, [=](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const float d = direction(i);
       buf[i] = first_momentum_step ? d : buf[i] * momentum + undamped * d;

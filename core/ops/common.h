@@ -45,10 +45,10 @@ Tensor broadcast_binary(const char* op, const Tensor& a, const Tensor& b, F f) {
     kernels::cpu::zip(a.data(), b.data(), out.data(), out.numel(), f);
   } else if (b.numel() == 1 && a.shape() == shape) {
     const float bv = b.data()[0];
-    kernels::cpu::map(a.data(), out.data(), out.numel(), [&](float x) { return f(x, bv); });
+    kernels::cpu::map(a.data(), out.data(), out.numel(), [f, bv](float x) { return f(x, bv); });
   } else if (a.numel() == 1 && b.shape() == shape) {
     const float av = a.data()[0];
-    kernels::cpu::map(b.data(), out.data(), out.numel(), [&](float y) { return f(av, y); });
+    kernels::cpu::map(b.data(), out.data(), out.numel(), [f, av](float y) { return f(av, y); });
   } else {
     kernels::cpu::zip_broadcast(a.data(), broadcast_strides(a.shape(), shape), b.data(),
                                 broadcast_strides(b.shape(), shape), shape, out.data(), f);

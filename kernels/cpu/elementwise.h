@@ -14,7 +14,7 @@ namespace ember::kernels::cpu {
 /// out[i] = f(x[i]) for i in [0, n); split across threads when large (parallel_for).
 template <class F>
 void map(const float* x, float* out, int64_t n, F f) {
-  parallel_for(n, kParallelGrain, [&](int64_t begin, int64_t end) {
+  parallel_for(n, kParallelGrain, [=](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) out[i] = f(x[i]);
   });
 }
@@ -22,7 +22,7 @@ void map(const float* x, float* out, int64_t n, F f) {
 /// out[i] = f(a[i], b[i]) for i in [0, n); split across threads when large.
 template <class F>
 void zip(const float* a, const float* b, float* out, int64_t n, F f) {
-  parallel_for(n, kParallelGrain, [&](int64_t begin, int64_t end) {
+  parallel_for(n, kParallelGrain, [=](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
   });
 }
@@ -74,37 +74,42 @@ void zip_broadcast(const float* a, std::span<const int64_t> a_strides, const flo
   const int64_t inner = shape[ndim - 1];
   const int64_t step_a = stride_a[ndim - 1], step_b = stride_b[ndim - 1];
   // Rows [first, last) of the output, split across threads when large.
-  parallel_for(numel / inner, kParallelGrain / inner, [&](int64_t first, int64_t last) {
-    // The multi-index of row `first` over the outer dims, and where a and b start for it.
-    Scratch<int64_t, 8> index(ndim, 0);
-    int64_t offset_a = 0, offset_b = 0;
-    for (int64_t rest = first, d = int64_t(ndim) - 2; d >= 0; --d) {
-      index[size_t(d)] = rest % shape[size_t(d)];
-      rest /= shape[size_t(d)];
-      offset_a += index[size_t(d)] * stride_a[size_t(d)];
-      offset_b += index[size_t(d)] * stride_b[size_t(d)];
-    }
-    for (int64_t row = first; row < last; ++row) {
-      float* out_row = out + row * inner;
-      if (step_a == 1 && step_b == 1) {
-        // Both rows contiguous (a permute that keeps the last dim, say): a loop the compiler
-        // vectorises, which it cannot do with the steps unknown.
-        for (int64_t i = 0; i < inner; ++i) out_row[i] = f(a[offset_a + i], b[offset_b + i]);
-      } else {
-        for (int64_t i = 0; i < inner; ++i)
-          out_row[i] = f(a[offset_a + i * step_a], b[offset_b + i * step_b]);
-      }
-      // Advance the multi-index over the outer dims, odometer style.
-      for (size_t d = ndim - 1; d-- > 0;) {
-        offset_a += stride_a[d];
-        offset_b += stride_b[d];
-        if (++index[d] < shape[d]) break;
-        offset_a -= stride_a[d] * shape[d];
-        offset_b -= stride_b[d] * shape[d];
-        index[d] = 0;
-      }
-    }
-  });
+  // The int64 arrays by reference (a float store cannot change them), the rest by value.
+  parallel_for(numel / inner, kParallelGrain / inner,
+               [&shape, &stride_a, &stride_b, ndim, inner, step_a, step_b, a, b, out, f](
+                   int64_t first, int64_t last) {
+                 // The multi-index of row `first` over the outer dims, and where a and b start for
+                 // it.
+                 Scratch<int64_t, 8> index(ndim, 0);
+                 int64_t offset_a = 0, offset_b = 0;
+                 for (int64_t rest = first, d = int64_t(ndim) - 2; d >= 0; --d) {
+                   index[size_t(d)] = rest % shape[size_t(d)];
+                   rest /= shape[size_t(d)];
+                   offset_a += index[size_t(d)] * stride_a[size_t(d)];
+                   offset_b += index[size_t(d)] * stride_b[size_t(d)];
+                 }
+                 for (int64_t row = first; row < last; ++row) {
+                   float* out_row = out + row * inner;
+                   if (step_a == 1 && step_b == 1) {
+                     // Both rows contiguous (a permute that keeps the last dim, say): a loop the
+                     // compiler vectorises, which it cannot do with the steps unknown.
+                     for (int64_t i = 0; i < inner; ++i)
+                       out_row[i] = f(a[offset_a + i], b[offset_b + i]);
+                   } else {
+                     for (int64_t i = 0; i < inner; ++i)
+                       out_row[i] = f(a[offset_a + i * step_a], b[offset_b + i * step_b]);
+                   }
+                   // Advance the multi-index over the outer dims, odometer style.
+                   for (size_t d = ndim - 1; d-- > 0;) {
+                     offset_a += stride_a[d];
+                     offset_b += stride_b[d];
+                     if (++index[d] < shape[d]) break;
+                     offset_a -= stride_a[d] * shape[d];
+                     offset_b -= stride_b[d] * shape[d];
+                     index[d] = 0;
+                   }
+                 }
+               });
 }
 
 /// out = x read through `strides` over `out_shape`: a permuted or broadcast copy.
