@@ -1,5 +1,6 @@
 #include <ember/core/allocator.h>
 
+#include <pthread.h>
 #include <algorithm>
 #include <array>
 #include <mutex>
@@ -132,6 +133,9 @@ class LargeCache {
     return {live_, idle_bytes_, peak_};
   }
 
+  void lock() { mutex_.lock(); }
+  void unlock() { mutex_.unlock(); }
+
   void release() {
     std::lock_guard<std::mutex> lock(mutex_);
     while (!idle_.empty()) free_oldest();
@@ -168,9 +172,15 @@ class LargeCache {
 };
 
 // Never destroyed: a tensor freed during static destruction may still return its block. Its
-// idle blocks go back to the system with the process.
+// idle blocks go back to the system with the process. fork() happens with its lock held by the
+// forking thread (pthread_atfork), so the child never inherits it locked by a thread it lacks.
 LargeCache* large_cache() {
-  static LargeCache* cache = new LargeCache;
+  static LargeCache* cache = [] {
+    auto* made = new LargeCache;
+    pthread_atfork([] { large_cache()->lock(); }, [] { large_cache()->unlock(); },
+                   [] { large_cache()->unlock(); });
+    return made;
+  }();
   return cache;
 }
 

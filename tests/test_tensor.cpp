@@ -7,6 +7,9 @@
 #include <numeric>
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <ember/core/allocator.h>
 #include <ember/ember.h>
 
@@ -230,4 +233,23 @@ TEST_CASE("blocks above 1 MiB are reused, within the peak, until stale", "[tenso
   CHECK(large_block_stats().idle_bytes == big);
   CHECK(zeros({int64_t(big / 4)}).data() == first);
 #endif
+}
+
+TEST_CASE("a child forked after large passes and large blocks runs them too", "[allocator]") {
+  const int before = num_threads();
+  set_num_threads(2);
+  Tensor x = randn({3, 1 << 19});  // 6 MiB: a large block, and relu splits across threads
+  const std::vector<float> expected = relu(x).to_vector();
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    alarm(60);  // a hang ends the child with SIGALRM, which the parent sees
+    const bool same = relu(x).to_vector() == expected && relu(x).to_vector() == expected;
+    _exit(same ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  set_num_threads(before);
 }

@@ -1,5 +1,6 @@
 #include <ember/kernels/cpu/parallel.h>
 
+#include <pthread.h>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -75,13 +76,24 @@ class Workers {
   uint64_t generation_ = 0;
 };
 
+// Never destroyed: its threads wait until the process ends, and a pass may still run during
+// static destruction. A child of fork() has none of the parent's threads (and the parent's
+// locks may be held), so it starts over with a pool of its own and leaves the old one alone.
+std::atomic<Workers*> pool{nullptr};
+std::once_flag pool_made;
+
+Workers* workers() {
+  std::call_once(pool_made, [] {
+    pool = new Workers;
+    pthread_atfork(nullptr, nullptr, [] { pool = new Workers; });
+  });
+  return pool;
+}
+
 }  // namespace
 
 void run_on_workers(int64_t count, void (*task)(void*, int64_t), void* context) {
-  // Never destroyed: its threads wait until the process ends, and a pass may still run
-  // during static destruction.
-  static Workers* workers = new Workers;
-  workers->run(count, task, context);
+  workers()->run(count, task, context);
 }
 
 int64_t pass_threads() {
