@@ -1,21 +1,16 @@
 #include <ember/core/allocator.h>
 
-#include <pthread.h>
 #include <algorithm>
 #include <array>
 #include <mutex>
 #include <utility>
 #include <vector>
 
+#include <pthread.h>
+
 namespace ember::detail {
 
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__)  // GCC, and Clang since 11
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
 
 // Small classes are multiples of 64 bytes up to 4 KiB; large ones multiples of 4 KiB up to
 // 1 MiB. A step of a batched model frees tensors of ~100 KiB ([8, 64, 50] floats) in a burst;
@@ -189,7 +184,7 @@ size_t large_block_bytes(size_t bytes) { return (bytes + kPage - 1) / kPage * kP
 // This thread's pool, or null where blocks bypass it: a thread past its pool's destruction,
 // or an AddressSanitizer build (which must see every block freed to catch a use after free).
 Pool* this_thread_pool() {
-  if (kAddressSanitizer || pool_destroyed) return nullptr;
+  if (!kPooling || pool_destroyed) return nullptr;
   thread_local Pool pool;
   return &pool;
 }
@@ -197,7 +192,7 @@ Pool* this_thread_pool() {
 }  // namespace
 
 void* pool_allocate(size_t bytes) {
-  if (bytes > kLargest && !kAddressSanitizer) {
+  if (bytes > kLargest && kPooling) {
     return large_cache()->allocate(large_block_bytes(bytes));
   }
   if (!pooled_size(bytes)) return ::operator new(bytes);
@@ -208,7 +203,7 @@ void* pool_allocate(size_t bytes) {
 
 void pool_deallocate(void* block, size_t bytes) noexcept {
   if (!block) return;
-  if (bytes > kLargest && !kAddressSanitizer) {
+  if (bytes > kLargest && kPooling) {
     large_cache()->deallocate(block, large_block_bytes(bytes));
     return;
   }

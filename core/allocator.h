@@ -21,6 +21,21 @@
 
 namespace ember::detail {
 
+/// False in AddressSanitizer builds: every block then goes straight to ::operator new / delete,
+/// so that ASan sees each use after free. GCC defines __SANITIZE_ADDRESS__; Clang (to 14 at
+/// least) only answers __has_feature(address_sanitizer).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kPooling = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kPooling = false;
+#else
+inline constexpr bool kPooling = true;
+#endif
+#else
+inline constexpr bool kPooling = true;
+#endif
+
 /// A block of at least `bytes` bytes, aligned for any scalar type (16 bytes).
 void* pool_allocate(size_t bytes);
 /// Returns a block from pool_allocate(bytes), possibly allocated on another thread.
