@@ -92,14 +92,13 @@ bool pooled_size(size_t bytes) { return bytes > 0 && bytes <= kLargest; }
 // of floats that the op then writes, so the lock is noise beside it. glibc hands blocks this
 // big back to the system when they are freed (or trims its heap's top), and the next step
 // faults every page in again, zeroed by the kernel: the largest multitask step (16 MiB
-// activations and gradients) spent ~12% of its time that way. So freed blocks wait here, in
+// activations and gradients) spent 10-13% of its time that way. So freed blocks wait here, in
 // the order they were freed, for a request of the same size. Two rules bound what is kept:
 //  - footprint: live + idle bytes never exceed the most that was ever live at once, so the
 //    cache never raises a program's peak; a request that finds no block of its size first
 //    frees the oldest idle blocks until the new block fits under that peak;
-//  - staleness: a block still idle after kLargeBlockStaleAfter more large requests is freed, so a
-//  size
-//    that is no longer asked for (one big evaluation, then small training) does not stay.
+//  - staleness: a block still idle after kLargeBlockStaleAfter more large requests is freed,
+//    so a size no longer asked for (one big evaluation, then small training) does not stay.
 class LargeCache {
  public:
   void* allocate(size_t bytes) {

@@ -20,10 +20,11 @@ thread_local bool on_worker = false;
 std::atomic<int64_t> cap{1};
 #endif
 
-// Workers that sleep on a condition variable between passes. Not OpenMP's: its idle workers
-// spin (by default for ~0.3 ms), and OpenBLAS's GEMM threads, started right after a pass,
-// then share cores with them: the largest multitask step ran ~15% slower on average that way
-// on 2 cores. OpenBLAS's own idle threads yield the core, so these get it when they wake.
+// Workers that sleep on a condition variable between passes. Not OpenMP's: with libgomp's
+// default wait policy its idle workers spin after each pass, on the cores OpenBLAS's threads
+// need for the next product, and the largest multitask step's mean rose from 181 to 209-241 ms
+// on 2 cores. (With OpenBLAS's default, its own idle threads spin for a while after each
+// product, and a worker woken here waits for the core: no gain then, and no loss.)
 class Workers {
  public:
   void run(int64_t count, void (*task)(void*, int64_t), void* context) {
