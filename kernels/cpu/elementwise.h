@@ -50,6 +50,45 @@ size_t compact_dims(int64_t* shape, const std::array<int64_t*, Operands>& stride
   return rank;
 }
 
+/// Rows [first, last) of a zip_broadcast walk over `shape` (ndim dims, the last one a row),
+/// with the operands' strides: every argument by value or as a pointer to int64s, so that no
+/// float store can change them and the row loop vectorises (see parallel_for).
+template <class F>
+void zip_rows(const float* a, const int64_t* stride_a, const float* b, const int64_t* stride_b,
+              const int64_t* shape, size_t ndim, float* out, F f, int64_t first, int64_t last) {
+  const int64_t inner = shape[ndim - 1];
+  const int64_t step_a = stride_a[ndim - 1], step_b = stride_b[ndim - 1];
+  // The multi-index of row `first` over the outer dims, and where a and b start for it.
+  Scratch<int64_t, 8> index(ndim, 0);
+  int64_t offset_a = 0, offset_b = 0;
+  for (int64_t rest = first, d = int64_t(ndim) - 2; d >= 0; --d) {
+    index[size_t(d)] = rest % shape[d];
+    rest /= shape[d];
+    offset_a += index[size_t(d)] * stride_a[d];
+    offset_b += index[size_t(d)] * stride_b[d];
+  }
+  for (int64_t row = first; row < last; ++row) {
+    float* out_row = out + row * inner;
+    if (step_a == 1 && step_b == 1) {
+      // Both rows contiguous (a permute that keeps the last dim, say): a loop the compiler
+      // vectorises, which it cannot do with the steps unknown.
+      for (int64_t i = 0; i < inner; ++i) out_row[i] = f(a[offset_a + i], b[offset_b + i]);
+    } else {
+      for (int64_t i = 0; i < inner; ++i)
+        out_row[i] = f(a[offset_a + i * step_a], b[offset_b + i * step_b]);
+    }
+    // Advance the multi-index over the outer dims, odometer style.
+    for (size_t d = ndim - 1; d-- > 0;) {
+      offset_a += stride_a[d];
+      offset_b += stride_b[d];
+      if (++index[d] < shape[d]) break;
+      offset_a -= stride_a[d] * shape[d];
+      offset_b -= stride_b[d] * shape[d];
+      index[d] = 0;
+    }
+  }
+}
+
 /// out = f(a, b) over `out_shape`, reading a and b through element strides aligned to
 /// out_shape (stride 0 along a broadcast dim). The innermost dim is a plain strided loop.
 template <class F>
@@ -72,44 +111,10 @@ void zip_broadcast(const float* a, std::span<const int64_t> a_strides, const flo
     return;
   }
   const int64_t inner = shape[ndim - 1];
-  const int64_t step_a = stride_a[ndim - 1], step_b = stride_b[ndim - 1];
-  // Rows [first, last) of the output, split across threads when large.
-  // The int64 arrays by reference (a float store cannot change them), the rest by value.
-  parallel_for(numel / inner, kParallelGrain / inner,
-               [&shape, &stride_a, &stride_b, ndim, inner, step_a, step_b, a, b, out, f](
-                   int64_t first, int64_t last) {
-                 // The multi-index of row `first` over the outer dims, and where a and b start for
-                 // it.
-                 Scratch<int64_t, 8> index(ndim, 0);
-                 int64_t offset_a = 0, offset_b = 0;
-                 for (int64_t rest = first, d = int64_t(ndim) - 2; d >= 0; --d) {
-                   index[size_t(d)] = rest % shape[size_t(d)];
-                   rest /= shape[size_t(d)];
-                   offset_a += index[size_t(d)] * stride_a[size_t(d)];
-                   offset_b += index[size_t(d)] * stride_b[size_t(d)];
-                 }
-                 for (int64_t row = first; row < last; ++row) {
-                   float* out_row = out + row * inner;
-                   if (step_a == 1 && step_b == 1) {
-                     // Both rows contiguous (a permute that keeps the last dim, say): a loop the
-                     // compiler vectorises, which it cannot do with the steps unknown.
-                     for (int64_t i = 0; i < inner; ++i)
-                       out_row[i] = f(a[offset_a + i], b[offset_b + i]);
-                   } else {
-                     for (int64_t i = 0; i < inner; ++i)
-                       out_row[i] = f(a[offset_a + i * step_a], b[offset_b + i * step_b]);
-                   }
-                   // Advance the multi-index over the outer dims, odometer style.
-                   for (size_t d = ndim - 1; d-- > 0;) {
-                     offset_a += stride_a[d];
-                     offset_b += stride_b[d];
-                     if (++index[d] < shape[d]) break;
-                     offset_a -= stride_a[d] * shape[d];
-                     offset_b -= stride_b[d] * shape[d];
-                     index[d] = 0;
-                   }
-                 }
-               });
+  // Rows split across threads when large.
+  parallel_for(numel / inner, kParallelGrain / inner, [&, f](int64_t first, int64_t last) {
+    zip_rows(a, &stride_a[0], b, &stride_b[0], &shape[0], ndim, out, f, first, last);
+  });
 }
 
 /// out = x read through `strides` over `out_shape`: a permuted or broadcast copy.
