@@ -78,13 +78,13 @@ void adam_update(const Options& o, Tensor& param, const Tensor& grad, ParamState
   float* p = param.mutable_data();
   // Split across threads when large (parallel_for); each element's update is its own.
   constexpr bool kDecoupled = Options::kDecoupledWeightDecay;
-  const int64_t n = param.numel(), grain = kernels::cpu::kParallelGrain;
+  const int64_t n = param.numel();
   if (o.amsgrad) {
-    kernels::cpu::parallel_for(n, grain, [=](int64_t begin, int64_t end) {
+    kernels::cpu::parallel_for(n, 1, [=](int64_t begin, int64_t end) {
       adam_elements<kDecoupled, true>(s, p, m, v, v_max, dp, begin, end);
     });
   } else {
-    kernels::cpu::parallel_for(n, grain, [=](int64_t begin, int64_t end) {
+    kernels::cpu::parallel_for(n, 1, [=](int64_t begin, int64_t end) {
       adam_elements<kDecoupled, false>(s, p, m, v, nullptr, dp, begin, end);
     });
   }

@@ -40,7 +40,7 @@ void sgd_update(const SGDOptions& o, Tensor& param, const Tensor& grad, ParamSta
     return decay ? d + weight_decay * p[i] : d;
   };
   if (!use_momentum) {
-    kernels::cpu::parallel_for(n, kernels::cpu::kParallelGrain, [=](int64_t begin, int64_t end) {
+    kernels::cpu::parallel_for(n, 1, [=](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) p[i] = p[i] + -lr * direction(i);
     });
     return;
@@ -49,7 +49,7 @@ void sgd_update(const SGDOptions& o, Tensor& param, const Tensor& grad, ParamSta
   // load through a null pointer, which cost ~350 ns per call on this AMD EPYC.)
   const bool first_momentum_step = !state.has("momentum_buffer");
   float* buf = state.buffer("momentum_buffer", param).data();
-  kernels::cpu::parallel_for(n, kernels::cpu::kParallelGrain, [=](int64_t begin, int64_t end) {
+  kernels::cpu::parallel_for(n, 1, [=](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const float d = direction(i);
       buf[i] = first_momentum_step ? d : buf[i] * momentum + undamped * d;

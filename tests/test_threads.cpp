@@ -266,7 +266,7 @@ TEST_CASE("a large pass is split across ember's threads, covering every index on
   std::mutex mutex;
   std::vector<std::pair<int64_t, int64_t>> ranges;
   std::set<std::thread::id> ids;
-  kernels::cpu::parallel_for(n, kernels::cpu::kParallelGrain, [&](int64_t begin, int64_t end) {
+  kernels::cpu::parallel_for(n, 1, [&](int64_t begin, int64_t end) {
     std::lock_guard<std::mutex> lock(mutex);
     ranges.emplace_back(begin, end);
     ids.insert(std::this_thread::get_id());
@@ -281,7 +281,7 @@ TEST_CASE("a large pass is split across ember's threads, covering every index on
   // Below two grains it stays on this thread.
   ranges.clear();
   ids.clear();
-  kernels::cpu::parallel_for(2 * kernels::cpu::kParallelGrain - 1, kernels::cpu::kParallelGrain,
+  kernels::cpu::parallel_for(2 * kernels::cpu::kParallelGrain - 1, 1,
                              [&](int64_t begin, int64_t end) {
                                ranges.emplace_back(begin, end);
                                ids.insert(std::this_thread::get_id());

@@ -116,11 +116,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   // one pass over the output instead of a GEMM followed by a separate broadcast add. (Large
   // outputs split their rows across threads: kernels/cpu/parallel.h.)
   if (b.defined()) {
-    kernels::cpu::parallel_for(
-        batch, kernels::cpu::kParallelGrain / out_features, [&](int64_t first, int64_t last) {
-          for (int64_t r = first; r < last; ++r)
-            std::copy_n(b.data(), out_features, out.data() + r * out_features);
-        });
+    kernels::cpu::parallel_for(batch, out_features, [&](int64_t first, int64_t last) {
+      for (int64_t r = first; r < last; ++r)
+        std::copy_n(b.data(), out_features, out.data() + r * out_features);
+    });
   }
   kernels::cpu::gemm(false, true, batch, out_features, in, 1.f, rows.data(), in, w.data(), in,
                      b.defined() ? 1.f : 0.f, out.data(), out_features);

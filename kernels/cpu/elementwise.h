@@ -14,7 +14,7 @@ namespace ember::kernels::cpu {
 /// out[i] = f(x[i]) for i in [0, n); split across threads when large (parallel_for).
 template <class F>
 void map(const float* x, float* out, int64_t n, F f) {
-  parallel_for(n, kParallelGrain, [=](int64_t begin, int64_t end) {
+  parallel_for(n, 1, [=](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) out[i] = f(x[i]);
   });
 }
@@ -22,7 +22,7 @@ void map(const float* x, float* out, int64_t n, F f) {
 /// out[i] = f(a[i], b[i]) for i in [0, n); split across threads when large.
 template <class F>
 void zip(const float* a, const float* b, float* out, int64_t n, F f) {
-  parallel_for(n, kParallelGrain, [=](int64_t begin, int64_t end) {
+  parallel_for(n, 1, [=](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
   });
 }
@@ -112,7 +112,7 @@ void zip_broadcast(const float* a, std::span<const int64_t> a_strides, const flo
   }
   const int64_t inner = shape[ndim - 1];
   // Rows split across threads when large.
-  parallel_for(numel / inner, kParallelGrain / inner, [&, f](int64_t first, int64_t last) {
+  parallel_for(numel / inner, inner, [&, f](int64_t first, int64_t last) {
     zip_rows(a, &stride_a[0], b, &stride_b[0], &shape[0], ndim, out, f, first, last);
   });
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Splitting a large elementwise pass across ember's threads (set_num_threads).
 
+#include <algorithm>
 #include <cstdint>
 
 namespace ember::kernels::cpu {
@@ -23,25 +24,26 @@ int64_t pass_threads();
 void set_pass_threads(int64_t threads);
 }  // namespace detail
 
-/// Calls f(begin, end) on disjoint ranges that cover [0, n), one per thread, when n holds at
-/// least two grains of `grain` (in units of n) and more than one thread is allowed; otherwise
-/// f(0, n) on this thread. Every index is handled by exactly one call, so a pass whose
-/// elements do not depend on one another gives the same bits on any number of threads.
-/// f must not throw. Each call runs a copy of f. Capture the loop's scalars by value, or hand
-/// them to a function as arguments (optim/adam.cpp): captured by reference, they live in the
-/// caller's frame, which the workers can reach, so a float store in the loop might change them;
-/// GCC then reloads them every iteration and can leave the loop scalar (Adam's update ran 4x
-/// slower that way).
+/// Calls f(begin, end) on disjoint ranges that cover [0, n), one per thread, where each index
+/// stands for `unit` elements (a row, a column) and the pass covers at least two grains
+/// (n · unit >= 2 · kParallelGrain) and more than one thread is allowed; otherwise f(0, n) on
+/// this thread, after one multiply and compare. Every index is handled by exactly one call, so
+/// a pass whose elements do not depend on one another gives the same bits on any number of
+/// threads. f must not throw. Each call runs a copy of f. Capture the loop's scalars by value,
+/// or hand them to a function as arguments (optim/adam.cpp): captured by reference, they live
+/// in the caller's frame, which the workers can reach, so a float store in the loop might change
+/// them; GCC then reloads them every iteration and can leave the loop scalar (Adam's update ran
+/// 4x slower that way).
 template <class F>
-void parallel_for(int64_t n, int64_t grain, const F& f) {
-  const int64_t most = grain > 0 ? n / grain : n;
-  const int64_t threads = most < 2 ? 1 : detail::pass_threads();
+void parallel_for(int64_t n, int64_t unit, const F& f) {
+  const int64_t threads = n * unit < 2 * kParallelGrain ? 1 : detail::pass_threads();
   if (threads < 2) {
     F body = f;
     body(int64_t{0}, n);
     return;
   }
-  const int64_t count = threads < most ? threads : most;
+  const int64_t most = std::min(n, n * unit / kParallelGrain);
+  const int64_t count = std::min(threads, most);
   struct Split {
     const F* f;
     int64_t n, count;

@@ -30,7 +30,7 @@ void sum_reduce(const float* x, std::span<const int64_t> x_shape,
     const int64_t rows = shape[0], columns = shape[1];
     // Columns [first, last), split across threads when large: each column's sum is the same
     // on any number of threads.
-    parallel_for(columns, kParallelGrain / rows, [&](int64_t first, int64_t last) {
+    parallel_for(columns, rows, [&](int64_t first, int64_t last) {
       if (rows * (last - first) >= kStreamedSum) {
         // A matrix beyond the caches: rows read in order, a block of columns at a time, their
         // sums (4 KiB of doubles) staying in L1. Eight columns down every row, as below, would
