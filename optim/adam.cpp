@@ -26,14 +26,15 @@ struct AdamScalars {
   bool maximize, decay;
 };
 
-// Elements [begin, end) of one update. Everything arrives by value, so the loop keeps it in
-// registers and vectorises: read through a lambda's captures, the scalars were reloaded after
-// every store (a float store might change them) and the loop ran scalar, 4x slower.
+// Elements [begin, end) of one update. Everything arrives by value, in a function of its own
+// (not inlined), so the loop keeps it in registers and vectorises: read through a lambda's
+// captures, or inlined into parallel_for's caller, the scalars were reloaded after every store
+// (a float store might change them) and the loop ran scalar, 4x slower.
 // v_max: amsgrad's running maximum of v, which the step then divides by (kAmsgrad only: a
 // null test inside the loop could become a masked load through the null pointer, see sgd.cpp).
 template <bool kDecoupledWeightDecay, bool kAmsgrad>
-void adam_elements(AdamScalars s, float* p, float* m, float* v, float* v_max, const float* dp,
-                   int64_t begin, int64_t end) {
+[[gnu::noinline]] void adam_elements(AdamScalars s, float* p, float* m, float* v, float* v_max,
+                                     const float* dp, int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
     float g = s.maximize ? -dp[i] : dp[i];
     float value = p[i];

@@ -51,11 +51,13 @@ size_t compact_dims(int64_t* shape, const std::array<int64_t*, Operands>& stride
 }
 
 /// Rows [first, last) of a zip_broadcast walk over `shape` (ndim dims, the last one a row),
-/// with the operands' strides: every argument by value or as a pointer to int64s, so that no
-/// float store can change them and the row loop vectorises (see parallel_for).
+/// with the operands' strides: every argument by value or as a pointer to int64s, in a function
+/// of its own (not inlined), so that no float store can change them and the row loop
+/// vectorises (see parallel_for).
 template <class F>
-void zip_rows(const float* a, const int64_t* stride_a, const float* b, const int64_t* stride_b,
-              const int64_t* shape, size_t ndim, float* out, F f, int64_t first, int64_t last) {
+[[gnu::noinline]] void zip_rows(const float* a, const int64_t* stride_a, const float* b,
+                                const int64_t* stride_b, const int64_t* shape, size_t ndim,
+                                float* out, F f, int64_t first, int64_t last) {
   const int64_t inner = shape[ndim - 1];
   const int64_t step_a = stride_a[ndim - 1], step_b = stride_b[ndim - 1];
   // The multi-index of row `first` over the outer dims, and where a and b start for it.
