@@ -24,17 +24,15 @@ void sum_reduce(const float* x, std::span<const int64_t> x_shape,
   const size_t ndim = compact_dims<1>(&shape[0], {&strides[0]}, x_shape.size());
   if (numel > 0 && ndim == 0) total[0] = x[0];
   if (numel > 0 && ndim == 2 && strides[0] == 0 && strides[1] == 1) {
-    // Column sums of a [rows, columns] matrix (a bias gradient): eight columns at a time
-    // summed down every row in registers, where the loop below would store each row's partial
-    // sums and load them back for the next row. Each column is still summed row by row.
+    // Column sums of a [rows, columns] matrix (a bias gradient), each column summed row by row
+    // either way, so its sum is the same on any number of threads; columns [first, last) per
+    // thread when large.
     const int64_t rows = shape[0], columns = shape[1];
-    // Columns [first, last), split across threads when large: each column's sum is the same
-    // on any number of threads.
     parallel_for(columns, rows, [&](int64_t first, int64_t last) {
       if (rows * (last - first) >= kStreamedSum) {
-        // A matrix beyond the caches: rows read in order, a block of columns at a time, their
-        // sums (4 KiB of doubles) staying in L1. Eight columns down every row, as below, would
-        // step 16 KiB between reads for a [1024, 4096] gradient: a new page each time.
+        // Large: rows read in order, a block of columns at a time, their sums (4 KiB of
+        // doubles) staying in L1. Eight columns down every row, as below, would step 16 KiB
+        // between reads for a [1024, 4096] gradient: a new page each time.
         for (int64_t block = first; block < last; block += kSumBlock) {
           const int64_t end = std::min(last, block + kSumBlock);
           for (int64_t r = 0; r < rows; ++r) {
@@ -44,6 +42,8 @@ void sum_reduce(const float* x, std::span<const int64_t> x_shape,
         }
         return;
       }
+      // Small: eight columns at a time summed down every row in registers, where the general
+      // loop below would store each row's partial sums and load them back for the next row.
       int64_t c = first;
       for (; c + 8 <= last; c += 8) {
         double sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
