@@ -1,5 +1,6 @@
 #include <ember/optim/adam.h>
 
+#include <ember/kernels/cpu/cpu_level.h>
 #include <ember/kernels/cpu/parallel.h>
 
 #include <algorithm>
@@ -26,15 +27,15 @@ struct AdamScalars {
   bool maximize, decay;
 };
 
-// Elements [begin, end) of one update. Everything arrives by value, in a function of its own
-// (not inlined), so the loop keeps it in registers and vectorises: read through a lambda's
-// captures, or inlined into parallel_for's caller, the scalars were reloaded after every store
-// (a float store might change them) and the loop ran scalar, 4x slower.
+// Elements [begin, end) of one update, run at the CPU's level. Everything arrives by value
+// (run_at_cpu_level), so the loop keeps it in registers and vectorises: read through a
+// lambda's captures, or inlined into parallel_for's caller, the scalars were reloaded after
+// every store (a float store might change them) and the loop ran scalar, 4x slower.
 // v_max: amsgrad's running maximum of v, which the step then divides by (kAmsgrad only: a
 // null test inside the loop could become a masked load through the null pointer, see sgd.cpp).
 template <bool kDecoupledWeightDecay, bool kAmsgrad>
-[[gnu::noinline]] void adam_elements(AdamScalars s, float* p, float* m, float* v, float* v_max,
-                                     const float* dp, int64_t begin, int64_t end) {
+void adam_elements(AdamScalars s, float* p, float* m, float* v, float* v_max, const float* dp,
+                   int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
     float g = s.maximize ? -dp[i] : dp[i];
     float value = p[i];
@@ -78,15 +79,18 @@ void adam_update(const Options& o, Tensor& param, const Tensor& grad, ParamState
   // Each element is read, then overwritten: one pass, and the version moves once.
   float* p = param.mutable_data();
   // Split across threads when large (parallel_for); each element's update is its own.
-  constexpr bool kDecoupled = Options::kDecoupledWeightDecay;
   const int64_t n = param.numel();
   if (o.amsgrad) {
     kernels::cpu::parallel_for(n, 1, [=](int64_t begin, int64_t end) {
-      adam_elements<kDecoupled, true>(s, p, m, v, v_max, dp, begin, end);
+      kernels::cpu::run_at_cpu_level(
+          [](auto... args) { adam_elements<Options::kDecoupledWeightDecay, true>(args...); }, s, p,
+          m, v, v_max, dp, begin, end);
     });
   } else {
     kernels::cpu::parallel_for(n, 1, [=](int64_t begin, int64_t end) {
-      adam_elements<kDecoupled, false>(s, p, m, v, nullptr, dp, begin, end);
+      kernels::cpu::run_at_cpu_level(
+          [](auto... args) { adam_elements<Options::kDecoupledWeightDecay, false>(args...); }, s, p,
+          m, v, static_cast<float*>(nullptr), dp, begin, end);
     });
   }
 }

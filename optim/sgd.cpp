@@ -1,5 +1,6 @@
 #include <ember/optim/sgd.h>
 
+#include <ember/kernels/cpu/cpu_level.h>
 #include <ember/kernels/cpu/parallel.h>
 
 #include <cmath>
@@ -19,42 +20,62 @@ void SGDOptions::validate() const {
 }
 
 namespace {
-// PyTorch's _single_tensor_sgd for one parameter, in one pass. Python floats meet float32
-// tensors there, so each option is rounded to float once, as PyTorch's kernels do.
+// The options of one SGD update, rounded to float once, as PyTorch's kernels do where Python
+// floats meet float32 tensors.
+struct SgdScalars {
+  float lr, momentum, weight_decay, undamped;
+  bool maximize, nesterov, decay, first_momentum_step;
+};
+
+// The gradient with weight decay folded in, negated when maximising.
+inline float direction(const SgdScalars& s, const float* p, const float* dp, int64_t i) {
+  const float d = s.maximize ? -dp[i] : dp[i];
+  return s.decay ? d + s.weight_decay * p[i] : d;
+}
+
+// Elements [begin, end) of one update without momentum, and with it. Each runs at the CPU's
+// level, with the scalars as its own locals (run_at_cpu_level), so the compiler hoists the
+// flags' branches out of the loop and vectorises it. They are separate loops, not `if (buf)`
+// inside one: vectorised, that test became a masked load through a null pointer, which cost
+// ~350 ns per call on an AMD EPYC.
+void sgd_elements(SgdScalars s, float* p, const float* dp, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) p[i] = p[i] + -s.lr * direction(s, p, dp, i);
+}
+void sgd_momentum_elements(SgdScalars s, float* p, float* buf, const float* dp, int64_t begin,
+                           int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    const float d = direction(s, p, dp, i);
+    buf[i] = s.first_momentum_step ? d : buf[i] * s.momentum + s.undamped * d;
+    p[i] = p[i] + -s.lr * (s.nesterov ? d + s.momentum * buf[i] : buf[i]);
+  }
+}
+
+// PyTorch's _single_tensor_sgd for one parameter, in one pass.
 void sgd_update(const SGDOptions& o, Tensor& param, const Tensor& grad, ParamState& state) {
-  const float lr = static_cast<float>(o.lr);
-  const float momentum = static_cast<float>(o.momentum);
-  const float weight_decay = static_cast<float>(o.weight_decay);
-  const float undamped = static_cast<float>(1 - o.dampening);
-  // Flags as locals, captured by value: the compiler can then hoist the branches out of the
-  // loop (it could not through `o`, which a float store might alias) and vectorise it.
-  const bool maximize = o.maximize, nesterov = o.nesterov, decay = o.weight_decay != 0;
-  const bool use_momentum = o.momentum != 0;
+  SgdScalars s{.lr = static_cast<float>(o.lr),
+               .momentum = static_cast<float>(o.momentum),
+               .weight_decay = static_cast<float>(o.weight_decay),
+               .undamped = static_cast<float>(1 - o.dampening),
+               .maximize = o.maximize,
+               .nesterov = o.nesterov,
+               .decay = o.weight_decay != 0,
+               .first_momentum_step = false};
   const float* dp = grad.data();
   // Each element is read, then overwritten: one pass, and the version moves once.
   float* p = param.mutable_data();
   const int64_t n = param.numel();
-  // The gradient with weight decay folded in, negated when maximising.
-  auto direction = [=](int64_t i) {
-    const float d = maximize ? -dp[i] : dp[i];
-    return decay ? d + weight_decay * p[i] : d;
-  };
-  if (!use_momentum) {
+  if (o.momentum == 0) {
     kernels::cpu::parallel_for(n, 1, [=](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) p[i] = p[i] + -lr * direction(i);
+      kernels::cpu::run_at_cpu_level([](auto... args) { sgd_elements(args...); }, s, p, dp, begin,
+                                     end);
     });
     return;
   }
-  // (A separate loop, not `if (buf)` inside one: vectorised, that test became a masked
-  // load through a null pointer, which cost ~350 ns per call on this AMD EPYC.)
-  const bool first_momentum_step = !state.has("momentum_buffer");
+  s.first_momentum_step = !state.has("momentum_buffer");
   float* buf = state.buffer("momentum_buffer", param).data();
   kernels::cpu::parallel_for(n, 1, [=](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const float d = direction(i);
-      buf[i] = first_momentum_step ? d : buf[i] * momentum + undamped * d;
-      p[i] = p[i] + -lr * (nesterov ? d + momentum * buf[i] : buf[i]);
-    }
+    kernels::cpu::run_at_cpu_level([](auto... args) { sgd_momentum_elements(args...); }, s, p, buf,
+                                   dp, begin, end);
   });
 }
 }  // namespace

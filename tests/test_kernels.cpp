@@ -5,7 +5,8 @@
 // and 70x65x90 (Eigen); 130x130x130 goes to OpenBLAS in a build with it (EMBER_BLAS); 300x10x64
 // and 257x16x33, C one strip wide, to the direct kernel with AVX2 and to Eigen otherwise. The
 // library holds one copy of gemm per instruction-set level and runs one of them; the last test
-// runs every copy this machine can run. Last, the sum kernel against its definition.
+// runs every copy this machine can run. Then the sum kernel against its definition, and an
+// elementwise loop run at every level (run_at_level) against the same loop compiled plainly.
 
 #include <catch2/catch.hpp>
 
@@ -225,5 +226,44 @@ TEST_CASE("sum_reduce matches its definition for column sums, size-1 dims and me
       // Summed in double and rounded once: within a float rounding of the exact value.
       CHECK(out[j] == Approx(0.5 * expected[j]).epsilon(1e-6).margin(1e-6));
     }
+  }
+}
+
+TEST_CASE("a loop run at each CPU level this machine runs gives the baseline's bits", "[kernels]") {
+  using ember::kernels::cpu::CpuLevel;
+  // Lengths around every vector width (4, 8 and 16 floats), so each copy's main loop and its
+  // tail both run. Inputs include zeros, negatives and a NaN.
+  std::mt19937 gen(5);
+  std::normal_distribution<float> normal;
+  for (const int64_t n : {0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 33, 64, 67, 1000}) {
+    std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      a[size_t(i)] = i % 5 == 0 ? 0.f : normal(gen);
+      b[size_t(i)] = normal(gen);
+    }
+    if (n > 6) a[6] = std::numeric_limits<float>::quiet_NaN();
+    // relu's backward and an Adam-like denominator: compares, a square root and a division,
+    // which round the same at every vector width.
+    const auto loop = [](const float* a, const float* b, float* out, int64_t n, float eps) {
+      for (int64_t i = 0; i < n; ++i) {
+        const float gated = b[i] > 0.f ? a[i] : 0.f;
+        out[i] = gated / (std::sqrt(std::fabs(b[i])) + eps);
+      }
+    };
+    std::vector<float> expected(static_cast<size_t>(n) + 1, -7.f);
+    loop(a.data(), b.data(), expected.data(), n, 1e-3f);
+    int levels_run = 0;
+    for (const CpuLevel level : {CpuLevel::baseline, CpuLevel::avx2, CpuLevel::avx512}) {
+      if (!ember::kernels::cpu::cpu_level_available(level)) continue;
+      INFO("CPU level " << ember::kernels::cpu::cpu_level_name(level) << ", n = " << n);
+      std::vector<float> out(static_cast<size_t>(n) + 1, -7.f);  // one guard element past n
+      ember::kernels::cpu::run_at_level(level, loop, a.data(), b.data(), out.data(), n, 1e-3f);
+      for (size_t i = 0; i < out.size(); ++i) {
+        INFO("element " << i);
+        CHECK((std::isnan(out[i]) ? std::isnan(expected[i]) : out[i] == expected[i]));
+      }
+      ++levels_run;
+    }
+    CHECK(levels_run >= (ember::kernels::cpu::cpu_level_available(CpuLevel::baseline) ? 1 : 0));
   }
 }

@@ -6,24 +6,35 @@
 #include <cstdint>
 #include <span>
 
+#include <ember/kernels/cpu/cpu_level.h>
 #include <ember/kernels/cpu/parallel.h>
 #include <ember/kernels/cpu/scratch.h>
 
 namespace ember::kernels::cpu {
 
-/// out[i] = f(x[i]) for i in [0, n); split across threads when large (parallel_for).
+/// out[i] = f(x[i]) for i in [0, n); split across threads when large (parallel_for), each
+/// range at the CPU's level (run_at_cpu_level).
 template <class F>
 void map(const float* x, float* out, int64_t n, F f) {
   parallel_for(n, 1, [=](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) out[i] = f(x[i]);
+    run_at_cpu_level(
+        [](const float* x, float* out, int64_t begin, int64_t end, F f) {
+          for (int64_t i = begin; i < end; ++i) out[i] = f(x[i]);
+        },
+        x, out, begin, end, f);
   });
 }
 
-/// out[i] = f(a[i], b[i]) for i in [0, n); split across threads when large.
+/// out[i] = f(a[i], b[i]) for i in [0, n); split across threads when large, each range at
+/// the CPU's level.
 template <class F>
 void zip(const float* a, const float* b, float* out, int64_t n, F f) {
   parallel_for(n, 1, [=](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
+    run_at_cpu_level(
+        [](const float* a, const float* b, float* out, int64_t begin, int64_t end, F f) {
+          for (int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
+        },
+        a, b, out, begin, end, f);
   });
 }
 
@@ -51,13 +62,12 @@ size_t compact_dims(int64_t* shape, const std::array<int64_t*, Operands>& stride
 }
 
 /// Rows [first, last) of a zip_broadcast walk over `shape` (ndim dims, the last one a row),
-/// with the operands' strides: every argument by value or as a pointer to int64s, in a function
-/// of its own (not inlined), so that no float store can change them and the row loop
-/// vectorises (see parallel_for).
+/// with the operands' strides: every argument by value or as a pointer to int64s, so that no
+/// float store can change them and the row loop vectorises (see parallel_for). zip_broadcast
+/// runs it at the CPU's level (run_at_cpu_level).
 template <class F>
-[[gnu::noinline]] void zip_rows(const float* a, const int64_t* stride_a, const float* b,
-                                const int64_t* stride_b, const int64_t* shape, size_t ndim,
-                                float* out, F f, int64_t first, int64_t last) {
+void zip_rows(const float* a, const int64_t* stride_a, const float* b, const int64_t* stride_b,
+              const int64_t* shape, size_t ndim, float* out, F f, int64_t first, int64_t last) {
   const int64_t inner = shape[ndim - 1];
   const int64_t step_a = stride_a[ndim - 1], step_b = stride_b[ndim - 1];
   // The multi-index of row `first` over the outer dims, and where a and b start for it.
@@ -115,7 +125,8 @@ void zip_broadcast(const float* a, std::span<const int64_t> a_strides, const flo
   const int64_t inner = shape[ndim - 1];
   // Rows split across threads when large.
   parallel_for(numel / inner, inner, [&, f](int64_t first, int64_t last) {
-    zip_rows(a, &stride_a[0], b, &stride_b[0], &shape[0], ndim, out, f, first, last);
+    run_at_cpu_level([](auto... args) { zip_rows(args...); }, a, &stride_a[0], b, &stride_b[0],
+                     &shape[0], ndim, out, f, first, last);
   });
 }
 
