@@ -47,6 +47,48 @@ Tensor batched_gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b
                 });
 }
 
+// linear's product and gradient rule for rows [B, in] of x and a weight of `rows` (N) rows of
+// `in` floats: w is [N, in] (linear), or any shape with N·in elements when kViewed
+// (batched_linear's [K, out, in], whose gradients are computed on the [N, in] view and given
+// w's shape). b, if defined, holds N floats; the output, B·N floats, gets `out_shape`.
+//   y = x·wᵀ + b;  dx = g·w, dw = gᵀ·x, db = Σ_rows g  (on the [B, N] and [N, in] views)
+// The bias is copied into every row first, then the GEMM accumulates onto it (beta = 1): one
+// pass over the output instead of a GEMM followed by a separate broadcast add. (Large outputs
+// split their rows across threads: kernels/cpu/parallel.h.)
+template <bool kViewed>
+Tensor linear_rows(const char* name, const Tensor& x, const Tensor& w, const Tensor& b,
+                   int64_t rows, const Shape& out_shape) {
+  const int64_t batch = x.shape()[0], in = x.shape()[1];
+  Tensor out = empty(out_shape);
+  if (b.defined()) {
+    kernels::cpu::parallel_for(batch, rows, [&](int64_t first, int64_t last) {
+      for (int64_t r = first; r < last; ++r) std::copy_n(b.data(), rows, out.data() + r * rows);
+    });
+  }
+  kernels::cpu::gemm(false, true, batch, rows, in, 1.f, x.data(), in, w.data(), in,
+                     b.defined() ? 1.f : 0.f, out.data(), rows);
+  return record(name, out, {x, w, b}, {x, w}, [rows](const Tensor& g, const BackwardContext& ctx) {
+    const Tensor &x = ctx.saved[0], &w = ctx.saved[1];
+    if constexpr (kViewed) {
+      const Tensor g2 = reshape(g, {x.shape()[0], rows});
+      return Grads{
+          detail::grad_if(ctx, 0,
+                          [&] {
+                            return batched_gemm(g2, reshape(w, {rows, x.shape()[1]}), false, false);
+                          }),
+          detail::grad_if(ctx, 1,
+                          [&] { return reshape(batched_gemm(g2, x, true, false), w.shape()); }),
+          detail::grad_if(ctx, 2, [&] {
+            return reshape(sum(g2, {0}), {w.shape()[0], w.shape()[1]});
+          })};
+    } else {
+      return Grads{detail::grad_if(ctx, 0, [&] { return batched_gemm(g, w, false, false); }),
+                   detail::grad_if(ctx, 1, [&] { return batched_gemm(g, x, true, false); }),
+                   detail::grad_if(ctx, 2, [&] { return sum(g, {0}); })};
+    }
+  });
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
@@ -93,7 +135,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-// y = x·wᵀ + b;  dx = g·w, dw = gᵀ·x, db = Σ_rows g
+// y = x·wᵀ + b over the last dim of x (linear_rows holds the product and its gradients)
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   detail::check_defined(x, "linear");
   detail::check_defined(w, "linear");
@@ -111,26 +153,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   const int64_t batch = numel_of(shape);
   // A 2-d input is used as is: no reshape nodes around the common case.
   const Tensor rows = x.dim() == 2 ? x : reshape(x, {batch, in});
-  Tensor out = empty({batch, out_features});
-  // The bias is copied into every row first, then the GEMM accumulates onto it (beta = 1):
-  // one pass over the output instead of a GEMM followed by a separate broadcast add. (Large
-  // outputs split their rows across threads: kernels/cpu/parallel.h.)
-  if (b.defined()) {
-    kernels::cpu::parallel_for(batch, out_features, [&](int64_t first, int64_t last) {
-      for (int64_t r = first; r < last; ++r)
-        std::copy_n(b.data(), out_features, out.data() + r * out_features);
-    });
-  }
-  kernels::cpu::gemm(false, true, batch, out_features, in, 1.f, rows.data(), in, w.data(), in,
-                     b.defined() ? 1.f : 0.f, out.data(), out_features);
-  out = record("AddmmBackward0", out, {rows, w, b}, {rows, w},
-               [](const Tensor& g, const BackwardContext& ctx) {
-                 const Tensor &rows = ctx.saved[0], &w = ctx.saved[1];
-                 return Grads{
-                     detail::grad_if(ctx, 0, [&] { return batched_gemm(g, w, false, false); }),
-                     detail::grad_if(ctx, 1, [&] { return batched_gemm(g, rows, true, false); }),
-                     detail::grad_if(ctx, 2, [&] { return sum(g, {0}); })};
-               });
+  const Tensor out =
+      linear_rows<false>("AddmmBackward0", rows, w, b, out_features, {batch, out_features});
   if (x.dim() == 2) return out;
   shape.push_back(out_features);
   return reshape(out, shape);
@@ -169,8 +193,9 @@ Tensor member_weight_grad(const Tensor& g, const Tensor& x) {
 //   dx[b, k] = g[b, k]·w[k], dw[k] = Σ_b g[b, k]ᵀ·x[b, k], dbias[k] = Σ_b g[b, k]
 // The member dim sits next to the features ([B, K, ...], not [K, B, ...]) so that a shared x
 // needs no reordering either way: w's rows, member after member, are one [K·out, in] weight,
-// and y is linear(x, w) viewed as [B, K, out], one GEMM forward and one per gradient (linear's
-// rules). A per-member x gives one GEMM per member on strided rows, nothing copied.
+// and y is linear's product with it viewed as [B, K, out], one node (linear_rows) with one GEMM
+// forward and one per gradient. A per-member x gives one GEMM per member on strided rows,
+// nothing copied.
 Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   detail::check_defined(x, "batched_linear");
   detail::check_defined(w, "batched_linear");
@@ -189,11 +214,9 @@ Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                 to_string(w.shape()));
   }
   const int64_t batch = x.shape()[0];
-  if (shared_input) {
-    const Tensor flat = linear(x, reshape(w, {members * out_features, in}),
-                               b.defined() ? reshape(b, {members * out_features}) : Tensor{});
-    return reshape(flat, {batch, members, out_features});
-  }
+  if (shared_input)
+    return linear_rows<true>("BatchedAddmmBackward", x, w, b, members * out_features,
+                             {batch, members, out_features});
   Tensor out = empty({batch, members, out_features});
   // As in linear: the biases are copied into every row, then each member's GEMM adds onto its
   // columns of it.
