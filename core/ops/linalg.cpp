@@ -48,9 +48,9 @@ Tensor batched_gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b
 }
 
 // linear's product and gradient rule for rows [B, in] of x and a weight of `rows` (N) rows of
-// `in` floats: w is [N, in] (linear), or any shape with N·in elements when kViewed
-// (batched_linear's [K, out, in], whose gradients are computed on the [N, in] view and given
-// w's shape). b, if defined, holds N floats; the output, B·N floats, gets `out_shape`.
+// `in` floats: w is [N, in] (linear), or [K, out, in] with N = K·out when kViewed
+// (batched_linear; its gradients are computed on the [N, in] view and given w's and b's
+// shapes). b, if defined, holds N floats; the output, B·N floats, gets `out_shape`.
 //   y = x·wᵀ + b;  dx = g·w, dw = gᵀ·x, db = Σ_rows g  (on the [B, N] and [N, in] views)
 // The bias is copied into every row first, then the GEMM accumulates onto it (beta = 1): one
 // pass over the output instead of a GEMM followed by a separate broadcast add. (Large outputs
@@ -67,9 +67,10 @@ Tensor linear_rows(const char* name, const Tensor& x, const Tensor& w, const Ten
   }
   kernels::cpu::gemm(false, true, batch, rows, in, 1.f, x.data(), in, w.data(), in,
                      b.defined() ? 1.f : 0.f, out.data(), rows);
-  return record(name, out, {x, w, b}, {x, w}, [rows](const Tensor& g, const BackwardContext& ctx) {
+  return record(name, out, {x, w, b}, {x, w}, [](const Tensor& g, const BackwardContext& ctx) {
     const Tensor &x = ctx.saved[0], &w = ctx.saved[1];
     if constexpr (kViewed) {
+      const int64_t rows = w.shape()[0] * w.shape()[1];  // w: [K, out, in]
       const Tensor g2 = reshape(g, {x.shape()[0], rows});
       return Grads{
           detail::grad_if(ctx, 0,
