@@ -244,10 +244,10 @@ TEST_CASE("a loop run at each CPU level this machine runs gives the baseline's b
     if (n > 6) a[6] = std::numeric_limits<float>::quiet_NaN();
     // relu's backward and an Adam-like denominator: compares, a square root and a division,
     // which round the same at every vector width.
-    const auto loop = [](const float* a, const float* b, float* out, int64_t n, float eps) {
-      for (int64_t i = 0; i < n; ++i) {
-        const float gated = b[i] > 0.f ? a[i] : 0.f;
-        out[i] = gated / (std::sqrt(std::fabs(b[i])) + eps);
+    const auto loop = [](const float* g, const float* y, float* result, int64_t count, float eps) {
+      for (int64_t i = 0; i < count; ++i) {
+        const float gated = y[i] > 0.f ? g[i] : 0.f;
+        result[i] = gated / (std::sqrt(std::fabs(y[i])) + eps);
       }
     };
     std::vector<float> expected(static_cast<size_t>(n) + 1, -7.f);

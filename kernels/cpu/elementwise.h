@@ -12,16 +12,24 @@
 
 namespace ember::kernels::cpu {
 
+namespace detail {
+// The loops of map and zip over elements [begin, end), which run_at_cpu_level compiles per level.
+template <class F>
+void map_range(const float* x, float* out, int64_t begin, int64_t end, F f) {
+  for (int64_t i = begin; i < end; ++i) out[i] = f(x[i]);
+}
+template <class F>
+void zip_range(const float* a, const float* b, float* out, int64_t begin, int64_t end, F f) {
+  for (int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
+}
+}  // namespace detail
+
 /// out[i] = f(x[i]) for i in [0, n); split across threads when large (parallel_for), each
 /// range at the CPU's level (run_at_cpu_level).
 template <class F>
 void map(const float* x, float* out, int64_t n, F f) {
   parallel_for(n, 1, [=](int64_t begin, int64_t end) {
-    run_at_cpu_level(
-        [](const float* x, float* out, int64_t begin, int64_t end, F f) {
-          for (int64_t i = begin; i < end; ++i) out[i] = f(x[i]);
-        },
-        x, out, begin, end, f);
+    run_at_cpu_level([](auto... args) { detail::map_range(args...); }, x, out, begin, end, f);
   });
 }
 
@@ -30,11 +38,7 @@ void map(const float* x, float* out, int64_t n, F f) {
 template <class F>
 void zip(const float* a, const float* b, float* out, int64_t n, F f) {
   parallel_for(n, 1, [=](int64_t begin, int64_t end) {
-    run_at_cpu_level(
-        [](const float* a, const float* b, float* out, int64_t begin, int64_t end, F f) {
-          for (int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
-        },
-        a, b, out, begin, end, f);
+    run_at_cpu_level([](auto... args) { detail::zip_range(args...); }, a, b, out, begin, end, f);
   });
 }
 
