@@ -47,19 +47,18 @@ Tensor batched_gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b
                 });
 }
 
-// linear's product and gradient rule for rows [B, in] of x and a weight of `rows` (N) rows of
-// `in` floats: w is [N, in] (linear), or [K, out, in] with N = K·out when kViewed
-// (batched_linear; its gradients are computed on the [N, in] view and given w's and b's
-// shapes). b, if defined, holds N floats; the output, B·N floats, gets `out_shape`.
+// linear's product and gradient rule for rows x [B, in] and a weight w [N, in] (linear), or,
+// when kViewed, w [K, out, in] read as [N, in] with N = K·out (batched_linear with a shared
+// input). b, if defined, holds N floats: [N], or [K, out]. y: [B, N], or [B, K, out].
 //   y = x·wᵀ + b;  dx = g·w, dw = gᵀ·x, db = Σ_rows g  (on the [B, N] and [N, in] views)
 // The bias is copied into every row first, then the GEMM accumulates onto it (beta = 1): one
 // pass over the output instead of a GEMM followed by a separate broadcast add. (Large outputs
 // split their rows across threads: kernels/cpu/parallel.h.)
 template <bool kViewed>
-Tensor linear_rows(const char* name, const Tensor& x, const Tensor& w, const Tensor& b,
-                   int64_t rows, const Shape& out_shape) {
+Tensor linear_rows(const Tensor& x, const Tensor& w, const Tensor& b) {
   const int64_t batch = x.shape()[0], in = x.shape()[1];
-  Tensor out = empty(out_shape);
+  const int64_t rows = kViewed ? w.shape()[0] * w.shape()[1] : w.shape()[0];
+  Tensor out = kViewed ? empty({batch, w.shape()[0], w.shape()[1]}) : empty({batch, rows});
   if (b.defined()) {
     kernels::cpu::parallel_for(batch, rows, [&](int64_t first, int64_t last) {
       for (int64_t r = first; r < last; ++r) std::copy_n(b.data(), rows, out.data() + r * rows);
@@ -67,10 +66,11 @@ Tensor linear_rows(const char* name, const Tensor& x, const Tensor& w, const Ten
   }
   kernels::cpu::gemm(false, true, batch, rows, in, 1.f, x.data(), in, w.data(), in,
                      b.defined() ? 1.f : 0.f, out.data(), rows);
+  const char* name = kViewed ? "BatchedAddmmBackward" : "AddmmBackward0";
   return record(name, out, {x, w, b}, {x, w}, [](const Tensor& g, const BackwardContext& ctx) {
     const Tensor &x = ctx.saved[0], &w = ctx.saved[1];
     if constexpr (kViewed) {
-      const int64_t rows = w.shape()[0] * w.shape()[1];  // w: [K, out, in]
+      const int64_t rows = w.shape()[0] * w.shape()[1];
       const Tensor g2 = reshape(g, {x.shape()[0], rows});
       return Grads{
           detail::grad_if(ctx, 0,
@@ -154,8 +154,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   const int64_t batch = numel_of(shape);
   // A 2-d input is used as is: no reshape nodes around the common case.
   const Tensor rows = x.dim() == 2 ? x : reshape(x, {batch, in});
-  const Tensor out =
-      linear_rows<false>("AddmmBackward0", rows, w, b, out_features, {batch, out_features});
+  const Tensor out = linear_rows<false>(rows, w, b);
   if (x.dim() == 2) return out;
   shape.push_back(out_features);
   return reshape(out, shape);
@@ -214,10 +213,8 @@ Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                 std::to_string(members) + ", " + std::to_string(out_features) + "] for weight " +
                 to_string(w.shape()));
   }
+  if (shared_input) return linear_rows<true>(x, w, b);
   const int64_t batch = x.shape()[0];
-  if (shared_input)
-    return linear_rows<true>("BatchedAddmmBackward", x, w, b, members * out_features,
-                             {batch, members, out_features});
   Tensor out = empty({batch, members, out_features});
   // As in linear: the biases are copied into every row, then each member's GEMM adds onto its
   // columns of it.
