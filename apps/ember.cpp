@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -27,6 +28,7 @@ using namespace ember;
 namespace {
 
 std::string format_value(double value) {
+  if (std::isnan(value)) return "undefined";  // train::task_metrics' undefined metrics
   char text[32];
   std::snprintf(text, sizeof(text), "%.4f", value);
   return text;

@@ -427,6 +427,42 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("train_run finishes and saves its model when a split leaves roc_auc or r2 undefined") {
+  // 20 rows, one positive: the test split (4 rows) or the validation split (2) holds no
+  // positive whatever the shuffle, so ROC AUC is undefined there; the 5-row regression file
+  // leaves one test row, too few for R².
+  TempDir dir;
+  {
+    std::ofstream binary(dir.file("rare.csv")), regression(dir.file("five.csv"));
+    binary << "x,b\n";
+    for (int i = 0; i < 20; ++i) binary << i << ',' << (i == 7) << '\n';
+    regression << "x,y\n";
+    for (int i = 0; i < 5; ++i) regression << i << ',' << 2 * i << '\n';
+  }
+  train::RunOptions options;
+  options.epochs = 1;
+  options.progress = false;
+  options.data_path = dir.file("rare.csv");
+  options.targets = {train::parse_target("b:binary")};
+  options.out_dir = dir.file("rare");
+  const train::RunReport rare = train::train_run(options);
+  const double test_auc = rare.test_metrics.at("b").at("roc_auc");
+  const double validation_auc = rare.validation_metrics.at("b").at("roc_auc");
+  CHECK((std::isnan(test_auc) || std::isnan(validation_auc)));
+  CHECK(std::isfinite(rare.test_metrics.at("b").at("accuracy")));
+  if (std::isnan(test_auc)) CHECK(rare.metrics_json.find("\"roc_auc\": null") != std::string::npos);
+  CHECK(std::filesystem::exists(dir.file("rare/model.safetensors")));
+
+  options.data_path = dir.file("five.csv");
+  options.targets = {train::parse_target("y:regression")};
+  options.out_dir = dir.file("five");
+  const train::RunReport five = train::train_run(options);
+  CHECK(five.test_rows == 1);
+  CHECK(std::isnan(five.test_metrics.at("y").at("r2")));
+  CHECK(std::isfinite(five.test_metrics.at("y").at("rmse")));
+  CHECK(std::filesystem::exists(dir.file("five/model.safetensors")));
+}
+
 TEST_CASE("train_run --calibrate refuses a run without a classification target") {
   TempDir dir;
   {

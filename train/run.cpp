@@ -27,6 +27,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 
 namespace ember::train {
@@ -156,13 +157,17 @@ std::vector<Tensor> shared_parameters(const nn::Module& network) {
   throw Error("shared_parameters: a " + network.type_name() + " is not a run's network");
 }
 
+// A metric these targets leave undefined (see task_metrics).
+constexpr double kUndefined = std::numeric_limits<double>::quiet_NaN();
+
 std::map<std::string, double> task_metrics(const Task& task, const Tensor& target,
                                            const TaskPrediction& prediction) {
   const Tensor& value = prediction.value;
+  const int64_t rows = target.numel();
   if (task.type == TaskType::regression || task.type == TaskType::gaussian) {
     std::map<std::string, double> metrics{{"rmse", rmse(target, value)},
                                           {"mae", mae(target, value)},
-                                          {"r2", r2_score(target, value)}};
+                                          {"r2", rows >= 2 ? r2_score(target, value) : kUndefined}};
     if (prediction.std.defined()) {
       const Tensor variance = prediction.std * prediction.std;
       metrics["gaussian_nll"] = gaussian_nll(target, value, variance);
@@ -177,7 +182,8 @@ std::map<std::string, double> task_metrics(const Task& task, const Tensor& targe
                                         {"ece", expected_calibration_error(target, value)}};
   if (task.type == TaskType::binary) {
     metrics["f1"] = precision_recall_f1(target, predicted, 2).f1[1];  // of the positive class
-    metrics["roc_auc"] = roc_auc(target, value);
+    const int64_t positives = rows == 0 ? 0 : int64_t(sum(target).item());
+    metrics["roc_auc"] = positives > 0 && positives < rows ? roc_auc(target, value) : kUndefined;
   } else {
     metrics["f1_macro"] = f1_score(target, predicted, task.classes, Average::Macro);
     metrics["f1_micro"] = f1_score(target, predicted, task.classes, Average::Micro);

@@ -167,7 +167,9 @@ std::vector<std::vector<TaskPrediction>> predict_members(SavedModel& model, cons
 /// The metrics of one task's prediction against targets [N]: regression: rmse, mae, r2,
 /// and with a standard deviation gaussian_nll and coverage_95; binary: accuracy, f1,
 /// roc_auc, log_loss, brier, ece; classes: accuracy, f1_macro, f1_micro, log_loss, brier,
-/// ece.
+/// ece. A metric the targets leave undefined is NaN (null in the JSON): roc_auc when they
+/// hold one class only, r2 for fewer than 2 rows. A small or skewed split can do that, and a
+/// run must not fail for it once it has trained.
 std::map<std::string, double> task_metrics(const models::Task& task, const Tensor& target,
                                            const TaskPrediction& prediction);
 
