@@ -171,10 +171,13 @@ TEST_CASE(
     "gradient into the heads") {
   manual_seed(2);
   nn::Linear trunk(3, 4), head_a(4, 1), head_b(4, 1);
-  const Tensor x = randn({6, 3}), y = randn({6, 1});
+  const Tensor x = randn({6, 3}), y = 0.5f * randn({6, 1}) + 1.5f;
   const std::vector<Tensor> shared = {trunk.weight, trunk.bias};
   const std::vector<Tensor> heads = {head_a.weight, head_a.bias, head_b.weight, head_b.bias};
-  // Head b is head a negated, with the same target: their trunk gradients conflict.
+  // Head b is head a negated, with the same target: their trunk gradients, (o - y)·∂o/∂θ and
+  // (o + y)·∂o/∂θ summed over the rows, point apart where y outweighs the outputs o. With y
+  // around 1.5 they did on all of 300 draws (cosines -0.35 to -1); with y standard normal,
+  // 61 of 300 did not conflict.
   {
     NoGradGuard no_grad;
     head_b.weight.copy_(head_a.weight * -1.f);

@@ -144,30 +144,44 @@ TEST_CASE("saves killed at random moments 60 times always leave a complete check
 
   std::mt19937 random(2024);
   // Kills land anywhere in a child's first two saves or so, before, during or after each.
+  // Every other kill waits first until the child reports a save complete: timed from the
+  // start alone, on a loaded machine (saves slower than the one timed above) no kill might
+  // come after a complete save.
   std::uniform_real_distribution<double> delay(0.0, 2.0 * save_seconds);
   constexpr int kKills = 60;
   int64_t generation = 0;
   int previous_kept = 0, newer = 0, left_temporary = 0, most_temporaries = 0;
   for (int kill = 0; kill < kKills; ++kill) {
+    int saved[2];  // the child writes a byte to saved[1] after each complete save
+    REQUIRE(::pipe(saved) == 0);
     std::fflush(nullptr);
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a parent that failed
+      ::close(saved[0]);
       try {
         for (int64_t next = generation + 1; next <= generation + 1000; ++next) {
           save_generation(path, next);
+          const char done = 1;
+          if (::write(saved[1], &done, 1) != 1) ::_exit(5);
         }
       } catch (...) {
         ::_exit(4);  // never unwind into Catch in the child
       }
       ::_exit(3);  // not killed in time
     }
+    ::close(saved[1]);
+    if (kill % 2 == 1) {
+      char done = 0;
+      REQUIRE(::read(saved[0], &done, 1) == 1);
+    }
     std::this_thread::sleep_for(std::chrono::duration<double>(delay(random)));
     REQUIRE(::kill(child, SIGKILL) == 0);
     int status = 0;
     REQUIRE(::waitpid(child, &status, 0) == child);
     REQUIRE(killed_by_sigkill(status));
+    ::close(saved[0]);
 
     const int temporaries = count_temporaries(dir, "model.safetensors");
     left_temporary += temporaries > 0;

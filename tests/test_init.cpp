@@ -51,7 +51,9 @@ void check_normal(const Tensor& t, double expected_mean, double std) {
 void check_symmetric_uniform(const Tensor& t, double bound) {
   const Moments m = moments(t);
   const double n = double(t.numel()), variance = bound * bound / 3.0;
-  CHECK(m.max_abs <= bound);
+  // The bound is computed in float, which may round it up past `bound`; -bound itself is drawn
+  // with probability 2^-24 per sample.
+  CHECK(m.max_abs <= bound * (1 + 1e-6));
   // P(every |x| < (1 - 1e-3) bound) = (1 - 1e-3)^n, about e^-100 for n = 1e5.
   CHECK(m.max_abs >= (1.0 - 1e-3) * bound);
   CHECK(std::abs(m.mean) <= 5.0 * std::sqrt(variance / n));

@@ -119,15 +119,16 @@ TEST_CASE("GradNorm's G_i = w_i |∇_W L_i| gives the logits the gradient of the
 }
 
 TEST_CASE("GradNorm's weights stay positive, sum to T and favour the slower task") {
-  // Task a is linear in x (learned fast); b is the product x0 x1, which a 6-unit ReLU trunk
-  // fits slowly, so its relative loss L̃_b stays higher and GradNorm must give it more weight.
+  // Task a is linear in x (learned fast); b is noise, independent of x, which no network
+  // learns, so its relative loss L̃_b stays near 1 and GradNorm must give it more weight. (With
+  // b = 2 x0 x1 instead, which a 6-unit ReLU trunk fits slowly, b was not the slower task on 7
+  // of 200 draws.)
   manual_seed(4);
   models::MultiTaskNet net(
       {.inputs = 2, .hidden = {6}, .tasks = {models::regression("a"), models::regression("b")}});
   const Tensor x = randn({64, 2});
   const Tensor y_a = matmul(x, tensor({1.f, -2.f}));
-  const Tensor y_b = x.index_select(1, tensor({0.f})).reshape({-1}) *
-                     x.index_select(1, tensor({1.f})).reshape({-1}) * 2.f;
+  const Tensor y_b = 2.f * randn({64});
   const Tensor W = net.trunk.parameters()[0];
   mtl::GradNorm gradnorm(W, 2);
   std::vector<Tensor> params = net.parameters();
