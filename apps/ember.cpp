@@ -240,6 +240,7 @@ int main(int argc, char** argv) {
       run.progress = !quiet && !print_json;
       run.group = processes;
       const train::RunReport report = train::train_run(run);
+      for (const std::string& note : report.notes) std::cerr << "ember: note: " << note << '\n';
       if (!rank_zero) return 0;
       if (print_json) {
         std::cout << report.metrics_json << '\n';

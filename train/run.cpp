@@ -29,6 +29,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <sstream>
 
 namespace ember::train {
 
@@ -572,14 +573,33 @@ RunReport train_run(const RunOptions& options) {
   if (!rank_zero) return report;  // rank 0 holds the whole model and writes the results
 
   if (options.calibrate) {
+    const auto shortest = [](double value) {
+      std::ostringstream text;
+      text << value;
+      return text.str();
+    };
     const std::vector<Tensor> stacked =
         outputs_to_combine(model, scaled_inputs(model, validation_part[0]));
     for (size_t t = 0; t < spec.tasks.size(); ++t) {
-      model.spec.temperatures.push_back(
-          is_classification(spec.tasks[t])
-              ? models::fit_temperature(models::soft_vote_logits(stacked[t]),
-                                        validation_part[t + 1])
-              : 1.0);
+      double temperature = 1.0;
+      if (is_classification(spec.tasks[t])) {
+        const models::TemperatureFitOptions bounds;
+        temperature = models::fit_temperature(models::soft_vote_logits(stacked[t]),
+                                              validation_part[t + 1], bounds);
+        // At a bound, the validation NLL had no minimum inside: it kept falling (every row
+        // right with a margin, as a small split of an easy task can be: T -> 0 would make
+        // every later mistake cost without limit) or kept rising. No T is supported by the
+        // data, so the head stays as trained.
+        if (temperature <= bounds.min_temperature || temperature >= bounds.max_temperature) {
+          report.notes.push_back(
+              "--calibrate: task '" + spec.tasks[t].name + "': the validation NLL has no " +
+              "minimum for T in [" + shortest(bounds.min_temperature) + ", " +
+              shortest(bounds.max_temperature) + "] (" + std::to_string(report.validation_rows) +
+              " rows); its temperature stays 1");
+          temperature = 1.0;
+        }
+      }
+      model.spec.temperatures.push_back(temperature);
     }
   }
 

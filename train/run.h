@@ -102,6 +102,9 @@ struct RunReport {
   int64_t train_rows = 0, validation_rows = 0, test_rows = 0;
   double seconds = 0;
   std::string metrics_json{};  // what metrics.json holds
+  /// What the run decided for the user that changes its result, one sentence each (the
+  /// command prints them on stderr), e.g. a temperature --calibrate could not fit.
+  std::vector<std::string> notes{};
 };
 
 /// Runs everything above and writes `out_dir`: model.safetensors (weights, scalers and the
