@@ -113,12 +113,16 @@ TEST_CASE("gradcheck: unary ops", "[gradcheck]") {
       {"softplus", [](const Inputs& x) { return softplus(x[0] * 2.f); }, false},
       {"softplus beta 2 threshold 1", [](const Inputs& x) { return softplus(x[0], 2.f, 1.f); },
        false},
-      {"clamp", [](const Inputs& x) { return clamp(x[0], -0.7f, 0.9f); }, false},
   };
   for (const auto& [name, fn, positive] : ops) {
     INFO(name);
     check(fn, {sample({3, 4}, positive)});
   }
+  // clamp has kinks at its bounds, where the central difference is wrong: on the grid below
+  // every input is 0.05 from both. (A draw of `sample` puts one of 12 inputs within eps of a
+  // bound about 2.4% of the time.)
+  INFO("clamp");
+  check([](const Inputs& x) { return clamp(x[0], -0.7f, 0.9f); }, {sample_grid({3, 4}, 0.05f)});
 }
 
 TEST_CASE("gradcheck: reductions", "[gradcheck]") {
