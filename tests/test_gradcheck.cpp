@@ -192,8 +192,9 @@ TEST_CASE("gradcheck: matmul in every rank combination and linear", "[gradcheck]
   check([](const Inputs& in) { return linear(in[0], in[1]); }, {sample({2, 4, 3}), sample({2, 3})});
 }
 
-TEST_CASE("gradcheck: the fused backwards of relu and mse_loss are differentiable", "[gradcheck]") {
-  // relu and mse_loss compute their gradients with one-pass primitives; create_graph runs
+TEST_CASE("gradcheck: the fused backwards of relu, pow and mse_loss are differentiable",
+          "[gradcheck]") {
+  // relu, pow and mse_loss compute their gradients with one-pass primitives; create_graph runs
   // those primitives' own backwards. Differentiating the gradient checks them: in the output
   // gradient `gout` and (for mse_loss) in the input and the target.
   // gradcheck's finite differences run without grad mode, on inputs that need no gradient;
@@ -213,6 +214,14 @@ TEST_CASE("gradcheck: the fused backwards of relu and mse_loss are differentiabl
           return grad({relu(x[0])}, {x[0]}, {x[1]}, /*retain_graph=*/false, true)[0] * x[0];
         }),
         {sample({3, 4}), sample({3, 4})});
+  for (const float exponent : {2.f, 3.f, 0.5f, 1.f, 0.f}) {
+    INFO("pow " << exponent);
+    check(with_graph([exponent](const Inputs& x) {
+            const Tensor g = grad({pow(x[0], exponent)}, {x[0]}, {x[1]}, false, true)[0];
+            return g * g + g * x[0];
+          }),
+          {sample({3, 4}, /*positive=*/exponent == 0.5f), sample({3, 4})});
+  }
   for (const nn::Reduction reduction :
        {nn::Reduction::Mean, nn::Reduction::Sum, nn::Reduction::None}) {
     const Shape gout_shape = reduction == nn::Reduction::None ? Shape{3, 4} : Shape{};

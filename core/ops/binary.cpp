@@ -69,13 +69,43 @@ Tensor pow(const Tensor& a, const Tensor& b) {
       /*save_output=*/true);
 }
 
-// a^e for a constant e;  d/da = e·a^(e-1) (0 when e = 0)
+namespace {
+// pow's backward in one pass: g·(e·a^(e-1)), in PyTorch's order, and 0 when e = 0; a^1 is a
+// itself. Three ops, g·e·pow(a, e - 1), took three outputs and two passes of powf.
+//   d/dg = e·a^(e-1) (this function again), d/da = g·e·(e-1)·a^(e-2) = e·pow_backward(g, a, e - 1)
+// g, a: the same shape; result: that shape
+Tensor pow_backward(const Tensor& g, const Tensor& a, float exponent) {
+  if (exponent == 0.f) return zeros_like(g);
+  Tensor out = empty(g.shape());
+  if (exponent == 2.f) {
+    kernels::cpu::zip(g.data(), a.data(), out.data(), g.numel(),
+                      [](float gv, float av) { return gv * (2.f * av); });
+  } else {
+    kernels::cpu::zip(g.data(), a.data(), out.data(), g.numel(), [exponent](float gv, float av) {
+      return gv * (exponent * std::pow(av, exponent - 1.f));
+    });
+  }
+  return record("PowBackward0Backward0", out, {g, a}, {g, a},
+                [exponent](const Tensor& gg, const BackwardContext& ctx) {
+                  const Tensor &g = ctx.saved[0], &a = ctx.saved[1];
+                  return Grads{grad_if(ctx, 0, [&] { return pow_backward(gg, a, exponent); }),
+                               grad_if(ctx, 1, [&] {
+                                 return exponent * pow_backward(gg * g, a, exponent - 1.f);
+                               })};
+                });
+}
+}  // namespace
+
+// a^e for a constant e, a² as a·a (as PyTorch computes it: powf(a, 2) may differ in the last
+// bit);  d/da = e·a^(e-1) (0 when e = 0)
 Tensor pow(const Tensor& a, float exponent) {
-  Tensor out = detail::unary_map("pow", a, [exponent](float x) { return std::pow(x, exponent); });
+  Tensor out =
+      exponent == 2.f
+          ? detail::unary_map("pow", a, [](float x) { return x * x; })
+          : detail::unary_map("pow", a, [exponent](float x) { return std::pow(x, exponent); });
   return record("PowBackward0", out, {a}, {a},
                 [exponent](const Tensor& g, const BackwardContext& ctx) {
-                  if (exponent == 0.f) return Grads{zeros_like(g)};
-                  return Grads{g * exponent * pow(ctx.saved[0], exponent - 1.f)};
+                  return Grads{pow_backward(g, ctx.saved[0], exponent)};
                 });
 }
 
