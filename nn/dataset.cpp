@@ -162,6 +162,17 @@ std::vector<Tensor> DataLoader::Iterator::operator*() const {
 
 // -- train_test_split ------------------------------------------------------------------------
 
+// From the decimal the float stands for: 0.3f is 0.30000001, and ceil(0.30000001 · 100) is 31
+// where scikit-learn's 0.3 · 100 gives 30 (the float product, used before, gave 31 too; a
+// plain double product of 0.2f gives 3 of 10 rows, not 2). In double, as scikit-learn, so
+// its quirks are kept too: 0.07 · 100 = 7.000000000000001 takes 8 rows.
+int64_t rows_of_fraction(float fraction, int64_t rows) {
+  const std::string decimal = shortest(fraction);
+  double value = 0;
+  std::from_chars(decimal.data(), decimal.data() + decimal.size(), value);
+  return static_cast<int64_t>(std::ceil(value * static_cast<double>(rows)));
+}
+
 namespace {
 // The number of test rows, after checking the arguments every split shares.
 int64_t test_rows_of(const std::vector<Tensor>& tensors, float test_fraction) {
@@ -171,9 +182,7 @@ int64_t test_rows_of(const std::vector<Tensor>& tensors, float test_fraction) {
     throw Error("train_test_split: test_fraction must be in (0, 1), got " +
                 shortest(test_fraction));
   }
-  // Computed in float, not double: 0.2f is 0.2000000030 as a double, and 10 rows would give
-  // ceil(2.000000030) = 3 test rows instead of 2. The float product rounds that error away.
-  const auto test_rows = static_cast<int64_t>(std::ceil(test_fraction * static_cast<float>(rows)));
+  const int64_t test_rows = rows_of_fraction(test_fraction, rows);
   if (rows - test_rows < 1) {
     throw Error("train_test_split: with " + std::to_string(rows) + " row(s) and test_fraction " +
                 shortest(test_fraction) + " the training set would be empty");

@@ -105,6 +105,10 @@ class DataLoader {
   std::mt19937_64 generator_;
 };
 
+/// ceil(fraction · rows), as scikit-learn counts a split's test rows: in double, from the
+/// shortest decimal that reads back as `fraction` (0.3f counts as 0.3, so 0.3 of 100 rows is 30).
+int64_t rows_of_fraction(float fraction, int64_t rows);
+
 /// Splits aligned tensors into (train, test) by rows, like scikit-learn's train_test_split:
 /// the rows are shuffled with a generator seeded by `seed` (without one, seeded from the
 /// calling thread's generator, so manual_seed decides the split), the first ceil(test_fraction · N)

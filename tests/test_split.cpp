@@ -63,3 +63,24 @@ TEST_CASE("a stratified split refuses labels of the wrong shape") {
   CHECK_THROWS_WITH(data::train_test_split({x}, 1.5f, 0, zeros({4})),
                     "train_test_split: test_fraction must be in (0, 1), got 1.5");
 }
+
+TEST_CASE("a split takes as many test rows as scikit-learn's train_test_split") {
+  // len(test) from sklearn 1.2's train_test_split(np.arange(n), test_size=f). 0.3f · 100 in
+  // float is 30.000002 (31 rows); 0.07 · 100 in double is 7.000000000000001, and scikit-learn
+  // takes 8.
+  const struct {
+    float fraction;
+    int64_t rows, test_rows;
+  } cases[] = {{0.3f, 100, 30}, {0.2f, 10, 2}, {0.1f, 70, 7},   {0.07f, 100, 8},
+               {0.15f, 20, 3},  {0.1f, 48, 5}, {0.2f, 40, 8},   {0.3f, 7, 3},
+               {0.35f, 20, 7},  {0.7f, 10, 7}, {0.55f, 20, 11}, {0.45f, 100, 45}};
+  for (const auto& c : cases) {
+    INFO(c.fraction << " of " << c.rows);
+    CHECK(data::rows_of_fraction(c.fraction, c.rows) == c.test_rows);
+    std::vector<float> ids(static_cast<size_t>(c.rows)), parity(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<float>(i), parity[i] = i % 2;
+    const Tensor id = tensor(ids, {c.rows}), labels = tensor(parity, {c.rows});
+    CHECK(data::train_test_split({id}, c.fraction, 1).second[0].size(0) == c.test_rows);
+    CHECK(data::train_test_split({id}, c.fraction, 1, labels).second[0].size(0) == c.test_rows);
+  }
+}

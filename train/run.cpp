@@ -414,11 +414,9 @@ RunReport train_run(const RunOptions& options) {
   // Held-out test rows first, then validation rows from the rest (counted as
   // train_test_split counts them), none of them empty.
   const int64_t rows = table.x.size(0);
-  const auto share = [](float fraction, int64_t n) {
-    return static_cast<int64_t>(std::ceil(fraction * static_cast<float>(n)));
-  };
-  const int64_t test_rows = share(options.test_fraction, rows);
-  const int64_t validation_rows = share(options.validation_fraction, rows - test_rows);
+  const int64_t test_rows = data::rows_of_fraction(options.test_fraction, rows);
+  const int64_t validation_rows =
+      data::rows_of_fraction(options.validation_fraction, rows - test_rows);
   if (rows - test_rows - validation_rows < 1) {
     throw Error(options.data_path + ": " + std::to_string(rows) +
                 " rows leave none for training after " + std::to_string(test_rows) + " test and " +
