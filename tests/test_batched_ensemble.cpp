@@ -352,15 +352,19 @@ TEST_CASE("batch_ensemble_linear is x·W_kᵀ + b_k with each member's W_k = W �
 }
 
 TEST_CASE("batch_ensemble_linear's gradients pass gradcheck") {
+  // Inputs at half the standard normal's scale: the output is a product of three of them
+  // (x·r, w, s), and at full scale float32's rounding in it failed 1 of 800 checks over 200
+  // draws (worst error 5.1e-3 against atol 1e-3); at half scale the worst was 2.0e-4.
   manual_seed(10);
-  const Tensor w = randn({4, 5}), r = randn({3, 5}), s = randn({3, 4}), b = randn({3, 4});
+  const Tensor w = 0.5f * randn({4, 5}), r = 0.5f * randn({3, 5}), s = 0.5f * randn({3, 4}),
+               b = 0.5f * randn({3, 4});
   const auto fn = [](const std::vector<Tensor>& in) {
     return models::batch_ensemble_linear(in[0], in[1], in[2], in[3], in[4]);
   };
   // out·in = 20 against B·(in + out) = 18 for B = 2 (the scalings), 72 for B = 8 (the full
   // weights).
   for (const Tensor& x : {randn({2, 3, 5}), randn({2, 5}), randn({8, 3, 5}), randn({8, 5})}) {
-    const GradcheckReport report = gradcheck(fn, {x, w, r, s, b});
+    const GradcheckReport report = gradcheck(fn, {0.5f * x, w, r, s, b});
     INFO(report.summary());
     CHECK(report.passed);
   }

@@ -334,7 +334,9 @@ TEST_CASE("a History survives its trip through bytes, and garbled bytes are refu
 
 TEST_CASE("train_run reports metrics on the validation split as well as on the test split") {
   // Labels drawn independently of the inputs, so accuracies lie strictly between 0 and 1 and
-  // each is a count over its own split: k / validation_rows, not k / test_rows.
+  // each is a count over its own split: k / validation_rows, not k / test_rows. 23 validation
+  // rows (prime) beside 30 test rows: k / 23 is a whole number of 30ths only at k = 0 or 23,
+  // all 23 noise labels wrong or all right. (With 7 validation rows, 1 of 131 draws did that.)
   TempDir dir;
   manual_seed(5);
   const Tensor x = randn({100, 2}), coin = rand({100});
@@ -349,11 +351,13 @@ TEST_CASE("train_run reports metrics on the validation split as well as on the t
   options.data_path = dir.file("noise.csv");
   options.targets = {train::parse_target("y:classes")};
   options.test_fraction = 0.3f;
+  options.validation_fraction = 0.32f;  // ceil(0.32 · 70) = 23 rows
   options.epochs = 3;
   options.out_dir = dir.file("run");
   options.progress = false;
   const train::RunReport report = train::train_run(options);
-  REQUIRE(report.validation_rows != report.test_rows);
+  REQUIRE(report.validation_rows == 23);
+  REQUIRE(report.test_rows == 30);
   const auto counted_over = [](double accuracy, int64_t rows) {
     const double correct = accuracy * double(rows);
     return std::fabs(correct - std::round(correct)) < 1e-9;
