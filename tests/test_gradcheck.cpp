@@ -198,9 +198,10 @@ TEST_CASE("gradcheck: matmul in every rank combination and linear", "[gradcheck]
   check([](const Inputs& in) { return linear(in[0], in[1]); }, {sample({2, 4, 3}), sample({2, 3})});
 }
 
-TEST_CASE("gradcheck: the fused backwards of relu, pow and mse_loss are differentiable",
+TEST_CASE("gradcheck: the fused backwards of relu, pow, sum, mean and mse_loss are differentiable",
           "[gradcheck]") {
-  // relu, pow and mse_loss compute their gradients with one-pass primitives; create_graph runs
+  // relu, pow, sum, mean and mse_loss compute their gradients with one-pass primitives;
+  // create_graph runs
   // those primitives' own backwards. Differentiating the gradient checks them: in the output
   // gradient `gout` and (for mse_loss) in the input and the target.
   // gradcheck's finite differences run without grad mode, on inputs that need no gradient;
@@ -227,6 +228,27 @@ TEST_CASE("gradcheck: the fused backwards of relu, pow and mse_loss are differen
             return g * g + g * x[0];
           }),
           {sample({3, 4}, /*positive=*/exponent == 0.5f), sample({3, 4})});
+  }
+  for (const bool average : {false, true}) {
+    for (const bool keepdim : {false, true}) {
+      INFO((average ? "mean" : "sum") << " over dims 0 and 2, keepdim " << keepdim);
+      const auto reduce = [average, keepdim](const Tensor& x) {
+        return average ? mean(x, {0, 2}, keepdim) : sum(x, {0, 2}, keepdim);
+      };
+      const Shape gout_shape = keepdim ? Shape{1, 3, 1} : Shape{3};
+      check(with_graph([reduce](const Inputs& x) {
+              const Tensor g = grad({reduce(x[0])}, {x[0]}, {x[1]}, false, true)[0];
+              return g * g * x[0];
+            }),
+            {sample({2, 3, 4}), sample(gout_shape)});
+    }
+    INFO((average ? "mean" : "sum") << " over a dim of size 1");
+    check(with_graph([average](const Inputs& x) {
+            const Tensor y = average ? mean(x[0], {1}) : sum(x[0], {1});
+            const Tensor g = grad({y}, {x[0]}, {x[1]}, false, true)[0];
+            return g * g * x[0];
+          }),
+          {sample({2, 1, 4}), sample({2, 4})});
   }
   for (const nn::Reduction reduction :
        {nn::Reduction::Mean, nn::Reduction::Sum, nn::Reduction::None}) {

@@ -60,9 +60,43 @@ int64_t count_over(const Shape& shape, const Dims& dims) {
   return n;
 }
 
+Tensor scaled_sum(const char* op, const char* node, const Tensor& x, const Dims& dims, bool keepdim,
+                  bool average);
+
+// The gradient of scaled_sum: g (its output's shape, that is `kept` with or without the reduced
+// dims) spread back over the input's shape and times the scale, in one pass; expand, then a
+// product by a scalar, made three tensors. Linear in g: its own backward sums gg back over the
+// reduced dims with the same scale.
+//   g: kept (or kept without its reduced dims); result: input_shape
+Tensor spread(const Tensor& g, const Shape& kept, const Shape& input_shape, double scale,
+              bool average) {
+  Tensor out = empty(input_shape);
+  float* values = out.data();
+  kernels::cpu::gather(g.data(), detail::broadcast_strides(kept, input_shape), input_shape, values);
+  if (scale != 1.0) {
+    kernels::cpu::map(values, values, out.numel(),
+                      [s = static_cast<float>(scale)](float v) { return v * s; });
+  }
+  return record(
+      average ? "MeanBackwardBackward0" : "SumBackwardBackward0", out, {g}, {},
+      [kept, input_shape, average, g_shape = g.shape()](const Tensor& gg, const BackwardContext&) {
+        // The dims g was spread over (summing over a dim of size 1 changes nothing; with only
+        // such dims, g was copied as it is, and so is gg).
+        Dims reduced;
+        for (size_t d = 0; d < kept.size(); ++d) {
+          if (kept[d] != input_shape[d]) reduced.push_back(int64_t(d));
+        }
+        if (reduced.empty()) return Grads{reshape(gg, g_shape)};
+        const Tensor sums =
+            scaled_sum(average ? "mean" : "sum", average ? "MeanBackward1" : "SumBackward1", gg,
+                       reduced, /*keepdim=*/true, average);
+        return Grads{reshape(sums, g_shape)};
+      });
+}
+
 // scale · Σ x over `dims`: sum (scale 1) and mean (scale 1/n) share this loop. A separate
 // mean primitive, rather than sum / n, saves a division op and its node in every loss.
-//   d/dx = scale (the gradient is broadcast back over the reduced dims)
+//   d/dx = scale (the gradient is broadcast back over the reduced dims: spread)
 Tensor scaled_sum(const char* op, const char* node, const Tensor& x, const Dims& dims, bool keepdim,
                   bool average) {
   detail::check_defined(x, op);
@@ -74,11 +108,11 @@ Tensor scaled_sum(const char* op, const char* node, const Tensor& x, const Dims&
   Shape out_strides = contiguous_strides(kept);
   for (int64_t d : reduced) out_strides[d] = 0;
   kernels::cpu::sum_reduce(x.data(), x.shape(), out_strides, scale, out.data(), out.numel());
-  return record(node, out, {x}, {},
-                [kept, input_shape = x.shape(), scale](const Tensor& g, const BackwardContext&) {
-                  const Tensor spread = expand(reshape(g, kept), input_shape);
-                  return Grads{scale == 1.0 ? spread : spread * static_cast<float>(scale)};
-                });
+  return record(
+      node, out, {x}, {},
+      [kept, input_shape = x.shape(), scale, average](const Tensor& g, const BackwardContext&) {
+        return Grads{spread(g, kept, input_shape, scale, average)};
+      });
 }
 
 }  // namespace
