@@ -420,7 +420,9 @@ TEST_CASE("temperature scaling undoes logits made 5 times overconfident") {
   const Tensor labels = labels_drawn_from(z);
   const Tensor logits = 5.f * z;
   const double T = models::fit_temperature(logits, labels);
-  CHECK(T == Approx(5).epsilon(0.03));
+  // Over 200 draws the fitted T had a standard deviation of 0.9% around 5 (worst 3.5%): 5% is
+  // 5.5 of them.
+  CHECK(T == Approx(5).epsilon(0.05));
 
   const Tensor scaled = logits / static_cast<float>(T);
   CHECK(nn::cross_entropy(scaled, labels).item() < nn::cross_entropy(logits, labels).item());
