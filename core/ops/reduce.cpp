@@ -64,9 +64,9 @@ Tensor scaled_sum(const char* op, const char* node, const Tensor& x, const Dims&
                   bool average);
 
 // The gradient of scaled_sum: g (its output's shape, that is `kept` with or without the reduced
-// dims) spread back over the input's shape and times the scale, in one pass; expand, then a
-// product by a scalar, made three tensors. Linear in g: its own backward sums gg back over the
-// reduced dims with the same scale.
+// dims) spread back over the input's shape and times the scale, into one tensor (a gather, then
+// for a mean a scaling pass over it); expand, then a product by a scalar, made three tensors.
+// Linear in g: its own backward sums gg back over the reduced dims with the same scale.
 //   g: kept (or kept without its reduced dims); result: input_shape
 Tensor spread(const Tensor& g, const Shape& kept, const Shape& input_shape, double scale,
               bool average) {
