@@ -69,7 +69,7 @@ def ensembles_chart(results, out):
     if not rows:
         return
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    peers = ["ember looped", "ember batched", "libtorch looped", "PyTorch looped"]
+    peers = ["ember looped", "ember batched", "Eigen floor", "libtorch looped", "PyTorch looped"]
     for ax, mode in zip(axes, ["train", "infer"]):
         lines(ax, [r for r in rows if r["case"]["mode"] == mode], lambda r: r["case"]["members"], peers)
         ax.set(xscale="log", yscale="log", xlabel="members K (10 -> 50 -> 1, batch 64)",

@@ -1,8 +1,9 @@
 #pragma once
-// The floor: the multitask case (cases.h) coded directly with Eigen: forward, loss, backward
-// and SGD step by hand, no autograd, every buffer allocated once. What is left of ember's time
-// above this is framework overhead. Compiled for this machine (-march=native -mtune=generic), with
-// Eigen's own GEMM (OpenMP threads for large products).
+// The floor: the multitask and ensembles_k cases (cases.h) coded directly with Eigen: forward,
+// loss, backward and optimizer step by hand, no autograd, every buffer allocated once (the
+// ensemble in its batched form: every member's first layer in one GEMM). What is left of ember's
+// time above this is framework overhead. Compiled for this machine (-march=native -mtune=generic),
+// with Eigen's own GEMM (OpenMP threads for large products).
 
 #include <memory>
 
@@ -10,7 +11,7 @@
 
 namespace scoreboard {
 
-/// Runs multitask cases only; prepare() says false for the others.
+/// Runs multitask and ensembles_k cases; prepare() says false for the others.
 std::unique_ptr<Peer> make_eigen_floor_peer();
 
 /// What ReferencePeer::reference returns, computed by the floor from the same input, so that
