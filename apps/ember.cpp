@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -42,6 +43,21 @@ void print_metrics(const train::TaskMetrics& metrics) {
       std::cout << "  " << name << " " << format_value(value);
     std::cout << '\n';
   }
+}
+
+// What a run trained: "N epochs (best B)" for one network (or one fused ensemble); "K
+// members, N epochs in all (best B1, ..., BK)" for an ensemble trained member by member; "K
+// snapshot cycles, N epochs in all" (a snapshot is its cycle's end, whatever epoch was best).
+std::string trained(const train::RunReport& report, const std::string& method) {
+  const std::vector<train::History>& runs = report.runs;
+  const std::string epochs = std::to_string(report.epochs) + " epochs";
+  if (runs.size() == 1) return epochs + " (best " + std::to_string(runs[0].best_epoch + 1) + ")";
+  const std::string count = std::to_string(runs.size());
+  if (method == "snapshot") return count + " snapshot cycles, " + epochs + " in all";
+  std::string best;
+  for (const train::History& run : runs)
+    best += (best.empty() ? "" : ", ") + std::to_string(run.best_epoch + 1);
+  return count + " members, " + epochs + " in all (best " + best + ")";
 }
 
 // The columns of `table` named `names`, in that order, as [N, names.size()].
@@ -173,10 +189,18 @@ int main(int argc, char** argv) {
   train_command->add_option("--lr", run.lr, "learning rate")->capture_default_str();
   train_command->add_option("--weight-decay", run.weight_decay, "weight decay")
       ->capture_default_str();
-  train_command->add_option("--epochs", run.epochs, "most epochs")->capture_default_str();
+  CLI::Option* epochs_option =
+      train_command
+          ->add_option(
+              "--epochs", run.epochs,
+              "most epochs (snapshot: the default rounded down to a multiple of --ensemble)")
+          ->capture_default_str();
   train_command->add_option("--batch-size", run.batch_size, "rows per step")->capture_default_str();
-  train_command->add_option("--patience", run.patience, "early-stopping patience (0: off)")
-      ->capture_default_str();
+  CLI::Option* patience_option =
+      train_command
+          ->add_option("--patience", run.patience,
+                       "early-stopping patience (0: off; snapshot: off by default)")
+          ->capture_default_str();
   train_command->add_option("--test-fraction", run.test_fraction, "held out for the metrics")
       ->capture_default_str();
   train_command
@@ -239,16 +263,22 @@ int main(int argc, char** argv) {
       run.scale = !no_scale;
       run.progress = !quiet && !print_json;
       run.group = processes;
+      if (run.method == "snapshot") {
+        // Snapshot ensembles run one cycle of equal length per member to its end: where the
+        // user left them, no early stopping and the epochs a multiple of the members.
+        if (patience_option->count() == 0) run.patience = 0;
+        if (epochs_option->count() == 0)
+          run.epochs = std::max(run.ensemble, run.epochs / run.ensemble * run.ensemble);
+      }
       const train::RunReport report = train::train_run(run);
       for (const std::string& note : report.notes) std::cerr << "ember: note: " << note << '\n';
       if (!rank_zero) return 0;
       if (print_json) {
         std::cout << report.metrics_json << '\n';
       } else if (!quiet) {
-        std::cout << "trained " << report.epochs << " epochs (best "
-                  << report.history.best_epoch + 1 << ") on " << report.train_rows << " rows in "
-                  << format_value(report.seconds) << " s; test metrics on " << report.test_rows
-                  << " rows:\n";
+        std::cout << "trained " << trained(report, run.method) << " on " << report.train_rows
+                  << " rows in " << format_value(report.seconds) << " s; test metrics on "
+                  << report.test_rows << " rows:\n";
         print_metrics(report.test_metrics);
         std::cout << "run folder: " << run.out_dir << '\n';
       }

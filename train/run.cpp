@@ -462,6 +462,24 @@ RunReport train_run(const RunOptions& options) {
   // Members trained by fit_ensemble; MC dropout and BatchEnsemble train one network.
   const bool batch_ensemble = spec.method == "batch_ensemble";
   const bool ensemble = !spec.method.empty() && spec.method != "mc_dropout" && !batch_ensemble;
+  const bool snapshot = spec.method == "snapshot";
+  if (snapshot) {
+    // One cosine cycle of equal length per member, each run to its end (fit_ensemble).
+    const int64_t cycles = spec.members;
+    if (options.epochs < cycles || options.epochs % cycles != 0) {
+      const int64_t below = options.epochs / cycles * cycles;
+      throw Error("--method snapshot trains one cycle of equal length per member: --epochs " +
+                  std::to_string(options.epochs) + " is not a positive multiple of --ensemble " +
+                  std::to_string(cycles) + " (try " +
+                  (below >= cycles ? std::to_string(below) + " or " + std::to_string(below + cycles)
+                                   : std::to_string(cycles)) +
+                  ")");
+    }
+    if (options.patience > 0) {
+      throw Error("--method snapshot runs every cycle to its end: early stopping (--patience " +
+                  std::to_string(options.patience) + ") would cut one short; pass --patience 0");
+    }
+  }
   if (options.adversarial && spec.method != "deep_ensemble")
     throw Error("--adversarial goes with --method deep_ensemble");
   if (options.calibrate && std::none_of(spec.tasks.begin(), spec.tasks.end(), is_classification))
@@ -559,7 +577,7 @@ RunReport train_run(const RunOptions& options) {
     runs.push_back(trainer.fit(train_set, &validation_set));
     report.epochs = trainer.epochs_done();
   }
-  report.history = runs.back();
+  report.runs = runs;
   double seconds = 0;
   int64_t epochs = 0;
   for (const History& run : runs) {
@@ -643,9 +661,25 @@ RunReport train_run(const RunOptions& options) {
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   metrics["epochs"] = report.epochs;
-  metrics["best_epoch"] = report.history.best_epoch + 1;
-  metrics["stopped_early"] = report.history.stopped_early;
-  metrics["interrupted"] = report.history.interrupted;
+  if (runs.size() == 1) {
+    metrics["best_epoch"] = runs[0].best_epoch + 1;
+    metrics["stopped_early"] = runs[0].stopped_early;
+  } else {
+    // An ensemble trained run by run: each run's epochs, and the best of each (a snapshot is
+    // its cycle's end, whatever epoch was best).
+    json each = json::array();
+    for (size_t k = 0; k < runs.size(); ++k) {
+      json run = {{"name", (snapshot ? "cycle_" : "member_") + std::to_string(k)},
+                  {"epochs", runs[k].epochs.size()}};
+      if (!snapshot) {
+        run["best_epoch"] = runs[k].best_epoch + 1;
+        run["stopped_early"] = runs[k].stopped_early;
+      }
+      each.push_back(run);
+    }
+    metrics["runs"] = each;
+  }
+  metrics["interrupted"] = runs.back().interrupted;  // an interrupt ends the last run
   metrics["rows"] = {{"train", report.train_rows},
                      {"validation", report.validation_rows},
                      {"test", report.test_rows}};

@@ -90,8 +90,10 @@ struct TaskPrediction {
 };
 
 struct RunReport {
-  /// This call's epochs (after a resume, those it added); for ensembles, the last run's.
-  History history;
+  /// The histories of this call's training runs, in order (after a resume, the epochs it
+  /// added): one for a single network, MC dropout, BatchEnsemble and fusion; one per member
+  /// for voting, bagging, gradient boosting and deep ensembles; one per cycle for snapshot.
+  std::vector<History> runs{};
   int64_t epochs = 0;              // epochs trained in all: resumed ones and every run's included
   double seconds_per_epoch = 0;    // mean wall time of the epochs trained in this call
   TaskMetrics test_metrics;        // on the held-out split, in the targets' units

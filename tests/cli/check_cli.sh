@@ -98,6 +98,17 @@ grep -q '"calibrate": true' calibrated/config.json || fail "config.json lacks ca
   fail "metrics.json lacks a temperature per classification task"
 "$ember" predict calibrated/model.safetensors rows.csv -o calibrated.csv ||
   fail "predict (calibrated) exited $?"
+# A snapshot ensemble with the defaults: no early stopping, the 100 epochs rounded down to
+# three cycles of 33. An ensemble trained member by member reports each member's best epoch.
+"$ember" train curve.csv --target y --hidden 8 --ensemble 3 --method snapshot --out snap --quiet ||
+  fail "train --method snapshot with the defaults exited $?"
+[[ $(grep -cE '"(epochs": 33|name": "cycle_[012]")' snap/metrics.json) == 6 ]] ||
+  fail "snapshot metrics.json should list 3 cycles of 33 epochs: $(cat snap/metrics.json)"
+"$ember" train curve.csv --target y --hidden 8 --epochs 4 --ensemble 2 --out voted >voted.txt ||
+  fail "train --ensemble 2 exited $?"
+grep -qE '^trained 2 members, [0-9]+ epochs in all \(best [1-4], [1-4]\) on ' voted.txt ||
+  fail "the voting run's summary line: $(head -n 1 voted.txt)"
+[[ $(grep -c '"best_epoch"' voted/metrics.json) == 2 ]] || fail "metrics.json lacks each member's best epoch"
 [[ $failures == 0 ]] && echo "ok: balancers, mmoe, ple and ensembles train, save and predict"
 
 # A run stopped after 3 of 6 epochs and resumed ends as the run that never stopped: the same
@@ -162,6 +173,11 @@ expect_error "weighting with an ensemble" 1 "ensemble members train with equal w
   "$ember" train line.csv --target y --ensemble 2 --weighting pcgrad --out r
 expect_error "mc dropout without dropout" 1 "--method mc_dropout needs --dropout above 0" \
   "$ember" train line.csv --target y --method mc_dropout --out r
+expect_error "snapshot epochs" 1 \
+  "--method snapshot trains one cycle of equal length per member: --epochs 20 is not a positive multiple of --ensemble 3 (try 18 or 21)" \
+  "$ember" train line.csv --target y --ensemble 3 --method snapshot --epochs 20 --out r
+expect_error "snapshot patience" 1 "early stopping (--patience 4) would cut one short; pass --patience 0" \
+  "$ember" train line.csv --target y --ensemble 3 --method snapshot --epochs 6 --patience 4 --out r
 expect_error "boosting a classifier" 1 "gradient" \
   "$ember" train line.csv --target y:classes --ensemble 2 --method gradient_boosting --out r
 expect_error "demo without data" 1 "demo: no data file nothere.csv.gz" \
