@@ -54,9 +54,11 @@ std::string trained(const train::RunReport& report, const std::string& method) {
   if (runs.size() == 1) return epochs + " (best " + std::to_string(runs[0].best_epoch + 1) + ")";
   const std::string count = std::to_string(runs.size());
   if (method == "snapshot") return count + " snapshot cycles, " + epochs + " in all";
-  std::string best;
-  for (const train::History& run : runs)
-    best += (best.empty() ? "" : ", ") + std::to_string(run.best_epoch + 1);
+  std::string best;  // "-" for a member an interrupt left untrained
+  for (const train::History& run : runs) {
+    best += best.empty() ? "" : ", ";
+    best += run.epochs.empty() ? "-" : std::to_string(run.best_epoch + 1);
+  }
   return count + " members, " + epochs + " in all (best " + best + ")";
 }
 
@@ -282,6 +284,7 @@ int main(int argc, char** argv) {
         print_metrics(report.test_metrics);
         std::cout << "run folder: " << run.out_dir << '\n';
       }
+      if (report.interrupted()) return 130;  // as a shell reports a Ctrl-C
     } else {
       train::SavedModel model = train::load_model(model_path);
       const data::CsvTable table = data::read_csv(data_path, {.skip_rows = skip_rows});

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include <ember/ember.h>
+
+#include "temp_dir.h"
 
 using namespace ember;
 using Catch::Contains;
@@ -192,6 +195,66 @@ TEST_CASE("voting and bagging members each equal a member trained alone with its
       CHECK(flat_parameters(ensemble.member(k)) ==
             trained_alone(config, initial[static_cast<size_t>(k)], seed, rows, options.trainer));
     }
+  }
+}
+
+// Stops its trainer at the end of its `epochs`-th epoch, as Ctrl-C would.
+class StopAfter : public train::Callback {
+ public:
+  StopAfter(train::Trainer& trainer, int64_t epochs) : trainer_(trainer), epochs_(epochs) {}
+  void on_epoch_end(const train::EpochResult&) override {
+    if (++seen_ == epochs_) trainer_.request_stop();
+  }
+
+ private:
+  train::Trainer& trainer_;
+  int64_t epochs_, seen_ = 0;
+};
+
+TEST_CASE("an ensemble stopped in one of its runs and resumed ends as the one never stopped") {
+  const data::TensorDataset train = toy_data(40, 8), validation = toy_data(16, 9);
+  const auto config = net_config({models::regression("y")}, /*dropout=*/0.2f);
+  for (const auto method : {train::EnsembleMethod::voting, train::EnsembleMethod::snapshot,
+                            train::EnsembleMethod::gradient_boosting}) {
+    INFO(train::to_string(method));
+    // Three runs of 4 epochs (snapshot: cycles of 4 of 12); `stop_in` is stopped after 2.
+    const auto fit = [&](const std::string& checkpoints, const std::string& stop_in, bool resume) {
+      manual_seed(10);
+      models::Ensemble ensemble = make_ensemble(3, config);
+      const bool snapshot = method == train::EnsembleMethod::snapshot;
+      const train::EnsembleOptions options{
+          .method = method,
+          .trainer = {.epochs = snapshot ? 12 : 4,
+                      .batch_size = 16,
+                      .patience = 0,
+                      .checkpoint_dir = checkpoints},
+          .optimizer = train::adam_factory(1e-2),
+          .prepare_run = [&](const std::string& run, train::Trainer& trainer) {
+            if (resume && std::filesystem::exists(trainer.options().checkpoint_dir))
+              trainer.resume();
+            if (run == stop_in) trainer.add_callback(std::make_shared<StopAfter>(trainer, 2));
+          }};
+      const train::EnsembleHistory history =
+          train::fit_ensemble(ensemble, config.tasks, options, train, &validation);
+      return std::pair{flat_parameters(ensemble), history};
+    };
+    const std::string second = method == train::EnsembleMethod::snapshot ? "cycle_1" : "member_1";
+    const TempDir whole, parts;
+    const auto [uninterrupted, whole_history] = fit(whole.file("checkpoint"), "", false);
+    const auto [stopped, stopped_history] = fit(parts.file("checkpoint"), second, false);
+    // The stop ends the whole ensemble: the third run never starts.
+    REQUIRE(stopped_history.runs.size() >= 2);
+    CHECK(stopped_history.runs[1].interrupted);
+    CHECK(stopped_history.runs[1].epochs.size() == 2);
+    CHECK((stopped_history.runs.size() == 2 || stopped_history.runs[2].epochs.empty()));
+    CHECK(!std::filesystem::exists(parts.file("checkpoint/member_2")));
+    CHECK(!std::filesystem::exists(parts.file("checkpoint/cycle_2")));
+    CHECK(stopped != uninterrupted);
+
+    const auto [resumed, resumed_history] = fit(parts.file("checkpoint"), "", true);
+    CHECK(resumed == uninterrupted);  // bit for bit
+    // The resumed cycles replay their steps: the learning rates are those of the whole run.
+    CHECK(resumed_history.learning_rates == whole_history.learning_rates);
   }
 }
 

@@ -109,12 +109,22 @@ class StepScheduler : public Callback {
   StepScheduler(optim::Optimizer& optimizer, optim::LRScheduler& scheduler,
                 std::vector<double>& learning_rates)
       : optimizer_(optimizer), scheduler_(scheduler), learning_rates_(learning_rates) {}
-  void on_step_end(const StepResult&) override {
+  void on_step_end(const StepResult&) override { step(); }
+  /// For a cycle resumed `steps` steps in: from the cycle's start, a restart (every group at
+  /// its base lr, whatever lr the checkpoint left), the schedule stepped as if those steps had
+  /// just been trained.
+  void replay(int64_t steps) {
+    for (size_t group = 0; group < scheduler_.base_lrs().size(); ++group)
+      optimizer_.set_lr(group, scheduler_.base_lrs()[group]);
+    for (int64_t i = 0; i < steps; ++i) step();
+  }
+
+ private:
+  void step() {
     learning_rates_.push_back(optimizer_.lr(0));
     scheduler_.step();
   }
 
- private:
   optim::Optimizer& optimizer_;
   optim::LRScheduler& scheduler_;
   std::vector<double>& learning_rates_;
@@ -203,6 +213,7 @@ void fit_independent(models::Ensemble& ensemble, const std::vector<models::Task>
     if (epsilon.defined()) trainer.set_batch_loss(adversarial_loss(ensemble, k, tasks, epsilon));
     if (options.prepare_run) options.prepare_run(run, trainer);
     history.runs[static_cast<size_t>(k)] = trainer.fit(member_train, validation);
+    if (history.runs[static_cast<size_t>(k)].interrupted) break;  // Ctrl-C ends them all
   }
   if (options.group) gather_members(ensemble, *options.group, history);
 }
@@ -268,8 +279,11 @@ void fit_snapshot(models::Ensemble& ensemble, const std::vector<models::Task>& t
     trainer.add_callback(stepper);
     trainer.set_process_group(options.group);
     if (options.prepare_run) options.prepare_run(run, trainer);
+    // A cycle that prepare_run resumed from its checkpoint (finished or not) replays its steps
+    // so far into the schedule and the recorded learning rates, and goes on where it stopped.
+    if (trainer.epochs_done() > 0) stepper->replay(trainer.epochs_done() * batches);
     history.runs.push_back(trainer.fit(train, validation));
-    if (history.runs.back().interrupted) break;
+    if (history.runs.back().interrupted) break;  // Ctrl-C ends them all
     if (cycle != network)
       ensemble.member(cycle).load_state_dict(ensemble.member(network).state_dict());
   }
@@ -326,6 +340,7 @@ void fit_boosting(models::Ensemble& ensemble, const std::vector<models::Task>& t
     if (options.prepare_run) options.prepare_run(run, trainer);
     history.runs.push_back(
         trainer.fit(stage_train, stage_validation ? &*stage_validation : nullptr));
+    if (history.runs.back().interrupted) break;  // Ctrl-C ends them all
     add_member(k, train, train_sums);
     if (validation) add_member(k, *validation, validation_sums);
     double loss = 0;

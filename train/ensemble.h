@@ -115,6 +115,9 @@ struct EnsembleHistory {
 ///                   training set; predict with boosted_outputs(). Regression tasks only.
 ///   deep_ensemble   as voting, optionally with adversarial training; regression tasks
 ///                   should be models::gaussian so that members predict a variance.
+/// A run that stops by Ctrl-C (or Trainer::request_stop) stops the whole ensemble: the runs
+/// after it do not start, and its History says `interrupted`. Resumed through prepare_run
+/// (Trainer::resume on each run's checkpoint), the ensemble ends as the one never stopped.
 /// Throws Error for an empty ensemble, datasets that do not fit the tasks, snapshot epochs
 /// not divisible by K or with early stopping, a shrinkage outside (0, 1], a negative ε,
 /// gradient boosting on a non-regression task, and whatever the Trainer throws.

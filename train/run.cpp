@@ -403,6 +403,10 @@ SavedModel load_model(const std::string& path) {
   return model;
 }
 
+bool RunReport::interrupted() const {
+  return std::any_of(runs.begin(), runs.end(), [](const History& run) { return run.interrupted; });
+}
+
 RunReport train_run(const RunOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   if (options.out_dir.empty()) throw Error("train_run: no output folder given");
@@ -586,6 +590,25 @@ RunReport train_run(const RunOptions& options) {
   }
   if (ensemble) report.epochs = epochs;
   report.seconds_per_epoch = epochs > 0 ? seconds / static_cast<double>(epochs) : 0;
+  // Runs are named as their folders are: member_<k>, or cycle_<m> for snapshot.
+  const auto run_name = [&](size_t k) {
+    return (snapshot ? "cycle_" : "member_") + std::to_string(k);
+  };
+  const auto stopped =
+      std::find_if(runs.begin(), runs.end(), [](const History& run) { return run.interrupted; });
+  if (stopped != runs.end()) {
+    const auto k = static_cast<size_t>(stopped - runs.begin());
+    const bool run_by_run = ensemble && spec.method != "fusion";
+    const std::string where =
+        run_by_run
+            ? "in " + run_name(k) + " of " + std::to_string(spec.members) +
+                  (k + 1 < static_cast<size_t>(spec.members) ? ", before the runs after it" : "")
+            : "after epoch " + std::to_string(report.epochs) + " of " +
+                  std::to_string(options.epochs);
+    report.notes.push_back("training was interrupted (Ctrl-C) " + where +
+                           "; what was trained is scored and saved, and --resume with the same "
+                           "options continues the run");
+  }
   if (!rank_zero) return report;  // rank 0 holds the whole model and writes the results
 
   if (options.calibrate) {
@@ -669,8 +692,7 @@ RunReport train_run(const RunOptions& options) {
     // its cycle's end, whatever epoch was best).
     json each = json::array();
     for (size_t k = 0; k < runs.size(); ++k) {
-      json run = {{"name", (snapshot ? "cycle_" : "member_") + std::to_string(k)},
-                  {"epochs", runs[k].epochs.size()}};
+      json run = {{"name", run_name(k)}, {"epochs", runs[k].epochs.size()}};
       if (!snapshot) {
         run["best_epoch"] = runs[k].best_epoch + 1;
         run["stopped_early"] = runs[k].stopped_early;
@@ -679,7 +701,7 @@ RunReport train_run(const RunOptions& options) {
     }
     metrics["runs"] = each;
   }
-  metrics["interrupted"] = runs.back().interrupted;  // an interrupt ends the last run
+  metrics["interrupted"] = report.interrupted();
   metrics["rows"] = {{"train", report.train_rows},
                      {"validation", report.validation_rows},
                      {"test", report.test_rows}};

@@ -105,8 +105,12 @@ struct RunReport {
   double seconds = 0;
   std::string metrics_json{};  // what metrics.json holds
   /// What the run decided for the user that changes its result, one sentence each (the
-  /// command prints them on stderr), e.g. a temperature --calibrate could not fit.
+  /// command prints them on stderr), e.g. a temperature --calibrate could not fit, or that
+  /// Ctrl-C stopped the training (what was trained is still scored and saved).
   std::vector<std::string> notes{};
+
+  /// Whether Ctrl-C (or Trainer::request_stop) stopped one of the runs.
+  bool interrupted() const;
 };
 
 /// Runs everything above and writes `out_dir`: model.safetensors (weights, scalers and the

@@ -111,6 +111,30 @@ grep -qE '^trained 2 members, [0-9]+ epochs in all \(best [1-4], [1-4]\) on ' vo
 [[ $(grep -c '"best_epoch"' voted/metrics.json) == 2 ]] || fail "metrics.json lacks each member's best epoch"
 [[ $failures == 0 ]] && echo "ok: balancers, mmoe, ple and ensembles train, save and predict"
 
+# Ctrl-C in the first member of an ensemble: the training stops there (the second member never
+# starts), what was trained is scored and saved, a note says so, and the exit status is 130.
+"$ember" train curve.csv --target y --hidden 8 --epochs 1000000 --patience 0 --ensemble 2 \
+  --out stopped >stopped.txt 2>stopped_err.txt &
+pid=$!
+for _ in $(seq 1 600); do  # until member 0 has finished an epoch (at most a minute)
+  [[ -f stopped/member_0/metrics.csv && $(wc -l <stopped/member_0/metrics.csv) -ge 2 ]] && break
+  sleep 0.1
+done
+kill -INT "$pid"
+for _ in $(seq 1 600); do  # a run that ignored the stop would never end: a minute at most
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid"
+code=$?
+if [[ $code == 130 ]] && grep -qF "ember: note: training was interrupted (Ctrl-C) in member_0 of 2, before the runs after it" stopped_err.txt &&
+  grep -q '"interrupted": true' stopped/metrics.json && [[ -s stopped/model.safetensors && ! -e stopped/member_1 ]]; then
+  echo "ok: Ctrl-C stops an ensemble's training, saves it and exits 130"
+else
+  fail "Ctrl-C: exit $code, stderr: $(cat stopped_err.txt)"
+fi
+
 # A run stopped after 3 of 6 epochs and resumed ends as the run that never stopped: the same
 # rows in metrics.csv (but the seconds column) and the same model file.
 common=(train "$digits" --target digit:classes --target odd:binary --hidden 16 --seed 2 --quiet
