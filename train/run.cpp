@@ -28,6 +28,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -88,6 +89,35 @@ void write_text(const fs::path& path, const std::string& text) {
   std::ofstream file(path);
   file << text << '\n';
   if (!file.flush()) throw Error("cannot write " + path.string());
+}
+
+// For --resume: throws Error unless `config` (this call's options, as config.json holds them)
+// matches the run's own config.json in all but what a resumed run may change: more or fewer
+// epochs (not for snapshot, whose cycles they set), --calibrate (fitted after training) and
+// the data file's path (the same data may be reached by another path).
+void check_resumable(const fs::path& path, const json& config) {
+  std::ifstream file(path);
+  const json before = json::parse(file, nullptr, /*allow_exceptions=*/false);
+  if (!before.is_object())
+    throw Error("--resume: " + path.string() + " is not a run's configuration");
+  // config.json's names that differ from the command's flags.
+  const std::map<std::string, std::string> flags = {{"targets", "--target"},
+                                                    {"scale", "scaling (--no-scale)"},
+                                                    {"validation_fraction", "--val-fraction"},
+                                                    {"batch_size", "--batch-size"},
+                                                    {"test_fraction", "--test-fraction"},
+                                                    {"weight_decay", "--weight-decay"}};
+  const bool snapshot = config.at("method") == "snapshot";
+  for (const auto& [key, value] : config.items()) {
+    if (key == "calibrate" || key == "data" || (key == "epochs" && !snapshot) ||
+        !before.contains(key) || before.at(key) == value)
+      continue;
+    const auto flag = flags.find(key);
+    throw Error("--resume: the run in " + path.parent_path().string() + " was started with " +
+                (flag != flags.end() ? flag->second : "--" + key) + " " + before.at(key).dump() +
+                ", and this command gives " + value.dump() +
+                "; resume with the run's own options (" + path.string() + ")");
+  }
 }
 
 // The first classification target's labels, to stratify splits on; undefined if none.
@@ -520,6 +550,41 @@ RunReport train_run(const RunOptions& options) {
   fs::create_directories(options.out_dir, folder_error);
   if (!fs::is_directory(options.out_dir))
     throw Error("cannot create the run folder " + options.out_dir + ": " + folder_error.message());
+  // Written before training, so that a run stopped at any point can be resumed only with the
+  // options it was started with.
+  json targets = json::array();
+  for (const Task& task : table.tasks) targets.push_back(task_json(task));
+  const json config = {{"data", options.data_path},
+                       {"targets", targets},
+                       {"features", table.feature_names},
+                       {"model", options.model},
+                       {"hidden", options.hidden},
+                       {"experts", options.experts},
+                       {"activation", options.activation},
+                       {"dropout", options.dropout},
+                       {"weighting", options.weighting},
+                       {"ensemble", options.ensemble},
+                       {"method", spec.method},
+                       {"adversarial", options.adversarial},
+                       {"calibrate", options.calibrate},
+                       {"optimizer", options.optimizer},
+                       {"lr", options.lr},
+                       {"weight_decay", options.weight_decay},
+                       {"epochs", options.epochs},
+                       {"batch_size", options.batch_size},
+                       {"patience", options.patience},
+                       {"test_fraction", options.test_fraction},
+                       {"validation_fraction", options.validation_fraction},
+                       {"scale", options.scale},
+                       {"seed", options.seed}};
+  const fs::path config_path = fs::path(options.out_dir) / "config.json";
+  if (options.resume && fs::exists(config_path)) check_resumable(config_path, config);
+  if (rank_zero) {
+    // Replaced in one rename: the other processes of a --resume may be reading it.
+    const fs::path written = config_path.string() + ".new";
+    write_text(written, config.dump(2));
+    fs::rename(written, config_path);
+  }
   const TrainerOptions trainer_options{
       .epochs = options.epochs,
       .batch_size = options.batch_size,
@@ -709,33 +774,7 @@ RunReport train_run(const RunOptions& options) {
   metrics["seconds_per_epoch"] = report.seconds_per_epoch;
   report.metrics_json = metrics.dump(2);
 
-  json targets = json::array();
-  for (const Task& task : table.tasks) targets.push_back(task_json(task));
-  const json config = {{"data", options.data_path},
-                       {"targets", targets},
-                       {"features", table.feature_names},
-                       {"model", options.model},
-                       {"hidden", options.hidden},
-                       {"experts", options.experts},
-                       {"activation", options.activation},
-                       {"dropout", options.dropout},
-                       {"weighting", options.weighting},
-                       {"ensemble", options.ensemble},
-                       {"method", spec.method},
-                       {"adversarial", options.adversarial},
-                       {"calibrate", options.calibrate},
-                       {"optimizer", options.optimizer},
-                       {"lr", options.lr},
-                       {"weight_decay", options.weight_decay},
-                       {"epochs", options.epochs},
-                       {"batch_size", options.batch_size},
-                       {"patience", options.patience},
-                       {"test_fraction", options.test_fraction},
-                       {"validation_fraction", options.validation_fraction},
-                       {"scale", options.scale},
-                       {"seed", options.seed}};
   save_model((fs::path(options.out_dir) / "model.safetensors").string(), model);
-  write_text(fs::path(options.out_dir) / "config.json", config.dump(2));
   write_text(fs::path(options.out_dir) / "metrics.json", report.metrics_json);
   return report;
 }

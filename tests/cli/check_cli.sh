@@ -150,6 +150,12 @@ if [[ $(without_seconds whole/metrics.csv) == "$(without_seconds parts/metrics.c
 else
   fail "the resumed run differs: $(diff <(without_seconds whole/metrics.csv) <(without_seconds parts/metrics.csv))"
 fi
+# --resume takes the run's own options (more epochs and --calibrate aside), or says which differs.
+expect_error "resume with another option" 1 \
+  "--resume: the run in parts was started with --lr 0.001, and this command gives 0.01; resume with the run's own options (parts/config.json)" \
+  "$ember" "${common[@]}" --epochs 6 --lr 0.01 --out parts --resume
+expect_error "resume another method" 1 'was started with --method "voting", and this command gives "bagging"' \
+  "$ember" train curve.csv --target y --hidden 8 --epochs 4 --ensemble 2 --method bagging --out voted --resume
 
 printf 'a,y\n1,2\nx,3\n' >text.csv
 printf 'a,y\n1,0\n2,1.5\n3,1\n' >fraction.csv
