@@ -5,25 +5,16 @@
 
 namespace ember {
 
-Shape& Shape::operator=(Shape&& other) noexcept {
-  if (this == &other) return *this;
-  if (other.heap_) {
-    // Take over the other's heap block; it falls back to its (empty) inline buffer.
-    heap_ = std::move(other.heap_);
-    data_ = heap_.get();
-    capacity_ = other.capacity_;
-    size_ = other.size_;
-    other.data_ = other.inline_;
-    other.capacity_ = kInline;
-  } else {
-    assign(other.begin(), other.end());
-  }
-  other.size_ = 0;
-  return *this;
+void Shape::take_heap(Shape& other) noexcept {
+  heap_ = std::move(other.heap_);
+  data_ = heap_.get();
+  capacity_ = other.capacity_;
+  size_ = other.size_;
+  other.data_ = other.inline_;
+  other.capacity_ = kInline;
 }
 
-void Shape::reserve(size_t capacity) {
-  if (capacity <= capacity_) return;
+void Shape::grow(size_t capacity) {
   capacity = std::max(capacity, 2 * capacity_);
   auto grown = std::make_unique_for_overwrite<int64_t[]>(capacity);
   std::copy(data_, data_ + size_, grown.get());

@@ -43,7 +43,16 @@ class Shape {
     if (this != &other) assign(other.begin(), other.end());
     return *this;
   }
-  Shape& operator=(Shape&& other) noexcept;
+  Shape& operator=(Shape&& other) noexcept {
+    if (this == &other) return *this;
+    if (other.heap_) {
+      take_heap(other);
+    } else {
+      assign(other.begin(), other.end());
+    }
+    other.size_ = 0;
+    return *this;
+  }
   ~Shape() = default;
 
   template <class It>
@@ -106,8 +115,15 @@ class Shape {
   }
 
  private:
-  // Makes room for `capacity` values, keeping the current ones.
-  void reserve(size_t capacity);
+  // Makes room for `capacity` values, keeping the current ones. Inline, as every shape built
+  // goes through it and almost none grows (a call per shape was ~1.5% of a small model's
+  // training step).
+  void reserve(size_t capacity) {
+    if (capacity > capacity_) grow(capacity);
+  }
+  void grow(size_t capacity);
+  // Takes over `other`'s heap block; `other` falls back to its (empty) inline buffer.
+  void take_heap(Shape& other) noexcept;
 
   int64_t inline_[kInline];
   std::unique_ptr<int64_t[]> heap_;
