@@ -12,34 +12,27 @@ namespace ember::detail {
 
 namespace {
 
-// Small classes are multiples of 64 bytes up to 4 KiB; large ones multiples of 4 KiB up to
-// 1 MiB. A step of a batched model frees tensors of ~100 KiB ([8, 64, 50] floats) in a burst;
-// handed back to malloc, glibc returns the top of its heap to the system (its trim threshold
-// is 128 KiB) and the next step faults every page in again: a batched ensemble step at K = 8
+// Small classes are multiples of 64 bytes up to 4 KiB (allocator.h: their lists are
+// thread-local plain data, popped and pushed inline); large ones multiples of 4 KiB up to 1 MiB.
+// A step of a batched model frees tensors of ~100 KiB ([8, 64, 50] floats) in a burst; handed
+// back to malloc, glibc returns the top of its heap to the system (its trim threshold is
+// 128 KiB) and the next step faults every page in again: a batched ensemble step at K = 8
 // spent ~40% of its time in the kernel that way.
-constexpr size_t kGranule = 64;
-constexpr size_t kSmallLargest = 4096;
+constexpr size_t kSmallLargest = kSmallClasses * kSmallGranule;  // 4 KiB
 constexpr size_t kPage = 4096;
 constexpr size_t kLargest = 1 << 20;                               // bigger blocks bypass the pool
-constexpr size_t kSmallClasses = kSmallLargest / kGranule;         // 64
 constexpr size_t kClasses = kSmallClasses + kLargest / kPage - 1;  // 64 + 255
-constexpr size_t kMaxCachedBytesPerSmallClass = 64 << 10;  // at most 64 KiB idle per small list
-constexpr size_t kMaxCachedLargeBytes = 16 << 20;          // and 16 MiB idle in all large ones
+constexpr size_t kMaxCachedLargeBytes = 16 << 20;  // at most 16 MiB idle in all large lists
 
 // Every block of at most kLargest bytes has its class's size, even one that bypassed the
 // pool, since another thread may cache it.
 size_t size_class(size_t bytes) {
-  if (bytes <= kSmallLargest) return (bytes + kGranule - 1) / kGranule - 1;
+  if (bytes <= kSmallLargest) return (bytes + kSmallGranule - 1) / kSmallGranule - 1;
   return kSmallClasses + (bytes + kPage - 1) / kPage - 2;
 }
 size_t class_bytes(size_t c) {
-  return c < kSmallClasses ? (c + 1) * kGranule : (c - kSmallClasses + 2) * kPage;
+  return c < kSmallClasses ? (c + 1) * kSmallGranule : (c - kSmallClasses + 2) * kPage;
 }
-
-// A free block stores the link to the next free block in its first bytes.
-struct FreeBlock {
-  FreeBlock* next;
-};
 
 struct FreeList {
   FreeBlock* head = nullptr;
@@ -50,39 +43,59 @@ struct FreeList {
 // say) must not touch it. Trivially destructible, so always readable.
 thread_local bool pool_destroyed = false;
 
+// A thread's pool: the small lists of allocator.h, which it opens for the inline paths while
+// it lives, and the large lists here.
 class Pool {
  public:
+  Pool() { small_free_lists.active = true; }
+
   ~Pool() {
-    for (FreeList& list : lists_) {
+    small_free_lists.active = false;
+    for (size_t c = 0; c < kSmallClasses; ++c) {
+      FreeBlock*& head = small_free_lists.head[c];
+      while (head) ::operator delete(std::exchange(head, head->next));
+      small_free_lists.count[c] = 0;
+    }
+    for (FreeList& list : large_) {
       while (list.head) ::operator delete(std::exchange(list.head, list.head->next));
     }
     pool_destroyed = true;
   }
 
+  // A block of class c, when the inline path found none listed (or this is a large class).
   void* allocate(size_t c) {
-    FreeList& list = lists_[c];
+    if (c < kSmallClasses) return ::operator new(class_bytes(c));
+    FreeList& list = large_[c - kSmallClasses];
     if (!list.head) return ::operator new(class_bytes(c));
     --list.count;
-    if (c >= kSmallClasses) idle_large_bytes_ -= class_bytes(c);
+    idle_large_bytes_ -= class_bytes(c);
     return std::exchange(list.head, list.head->next);
   }
 
+  // Lists a block of class c, or frees it where its list is full.
   void deallocate(void* block, size_t c) {
-    FreeList& list = lists_[c];
-    const bool large = c >= kSmallClasses;
-    const bool full = large ? idle_large_bytes_ + class_bytes(c) > kMaxCachedLargeBytes
-                            : list.count * class_bytes(c) >= kMaxCachedBytesPerSmallClass;
-    if (full) {
+    if (c < kSmallClasses) {
+      uint32_t& count = small_free_lists.count[c];
+      if (count * (c + 1) >= kSmallIdleGranules) {
+        ::operator delete(block);
+        return;
+      }
+      small_free_lists.head[c] = new (block) FreeBlock{small_free_lists.head[c]};
+      ++count;
+      return;
+    }
+    if (idle_large_bytes_ + class_bytes(c) > kMaxCachedLargeBytes) {
       ::operator delete(block);
       return;
     }
+    FreeList& list = large_[c - kSmallClasses];
     list.head = new (block) FreeBlock{list.head};
     ++list.count;
-    if (large) idle_large_bytes_ += class_bytes(c);
+    idle_large_bytes_ += class_bytes(c);
   }
 
  private:
-  std::array<FreeList, kClasses> lists_{};
+  std::array<FreeList, kClasses - kSmallClasses> large_{};
   size_t idle_large_bytes_ = 0;
 };
 
@@ -193,7 +206,9 @@ Pool* this_thread_pool() {
 
 }  // namespace
 
-void* pool_allocate(size_t bytes) {
+thread_local constinit SmallFreeLists small_free_lists{};
+
+void* pool_allocate_slow(size_t bytes) {
   if (bytes > kLargest && kPooling) {
     return large_cache()->allocate(large_block_bytes(bytes));
   }
@@ -203,7 +218,7 @@ void* pool_allocate(size_t bytes) {
   return pool ? pool->allocate(c) : ::operator new(class_bytes(c));
 }
 
-void pool_deallocate(void* block, size_t bytes) noexcept {
+void pool_deallocate_slow(void* block, size_t bytes) noexcept {
   if (!block) return;
   if (bytes > kLargest && kPooling) {
     large_cache()->deallocate(block, large_block_bytes(bytes));

@@ -90,7 +90,7 @@ int64_t live_total(std::atomic<int64_t> Counters::*field) {
 }
 
 TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl, const char* what) {
-  if (!impl) throw Error(std::string(what) + ": the tensor is undefined");
+  if (!impl) detail::throw_undefined(what);
   return *impl;
 }
 
@@ -119,21 +119,23 @@ Storage::~Storage() {
   count_storages(-1, -numel * int64_t(sizeof(float)));
 }
 
+namespace detail {
+void throw_undefined(const char* what) {
+  throw Error(std::string(what) + ": the tensor is undefined");
+}
+}  // namespace detail
+
 int64_t live_storage_count() { return live_total(&Counters::count); }
 int64_t live_storage_bytes() { return live_total(&Counters::bytes); }
 
 Tensor::Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-const Shape& Tensor::shape() const { return checked(impl_, "shape").shape; }
-int64_t Tensor::dim() const { return static_cast<int64_t>(shape().size()); }
-int64_t Tensor::numel() const { return checked(impl_, "numel").storage->numel; }
 int64_t Tensor::size(int64_t d) const {
   if (dim() == 0)
     throw Error("size: a 0-d tensor has no dimensions (asked for dim " + std::to_string(d) + ")");
   return shape()[normalize_dim(d, dim(), "size")];
 }
 Device Tensor::device() const { return checked(impl_, "device").device; }
-float* Tensor::data() const { return checked(impl_, "data").storage->values; }
 
 std::vector<float> Tensor::to_vector() const { return {data(), data() + numel()}; }
 
@@ -144,8 +146,6 @@ float Tensor::item() const {
   }
   return data()[0];
 }
-
-bool Tensor::requires_grad() const { return checked(impl_, "requires_grad").requires_grad; }
 
 Tensor& Tensor::requires_grad_(bool requires_grad) {
   TensorImpl& impl = checked(impl_, "requires_grad_");
@@ -170,7 +170,6 @@ void Tensor::set_grad(const Tensor& grad) const {
   checked(impl_, "set_grad").grad = grad;
 }
 
-const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked(impl_, "grad_fn").grad_fn; }
 bool Tensor::is_leaf() const { return grad_fn() == nullptr; }
 
 Tensor share_storage(const Tensor& source, const Shape& shape) {

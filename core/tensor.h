@@ -165,3 +165,6 @@ int64_t live_storage_count();
 int64_t live_storage_bytes();
 
 }  // namespace ember
+
+// The accessors above are inline (they need TensorImpl): see tensor_impl.h.
+#include <ember/core/tensor_impl.h>

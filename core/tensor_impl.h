@@ -48,4 +48,38 @@ struct TensorImpl {
 /// A new tensor of `shape` sharing `source`'s storage (numel must match).
 Tensor share_storage(const Tensor& source, const Shape& shape);
 
+namespace detail {
+/// Throws Error("<what>: the tensor is undefined").
+[[noreturn, gnu::cold]] void throw_undefined(const char* what);
+}  // namespace detail
+
+// Tensor's accessors, inline: ops call them many times per application, and out of line they
+// were ~3% of a small model's training step.
+inline const Shape& Tensor::shape() const {
+  if (!impl_) [[unlikely]]
+    detail::throw_undefined("shape");
+  return impl_->shape;
+}
+inline int64_t Tensor::dim() const { return static_cast<int64_t>(shape().size()); }
+inline int64_t Tensor::numel() const {
+  if (!impl_) [[unlikely]]
+    detail::throw_undefined("numel");
+  return impl_->storage->numel;
+}
+inline float* Tensor::data() const {
+  if (!impl_) [[unlikely]]
+    detail::throw_undefined("data");
+  return impl_->storage->values;
+}
+inline bool Tensor::requires_grad() const {
+  if (!impl_) [[unlikely]]
+    detail::throw_undefined("requires_grad");
+  return impl_->requires_grad;
+}
+inline const std::shared_ptr<Node>& Tensor::grad_fn() const {
+  if (!impl_) [[unlikely]]
+    detail::throw_undefined("grad_fn");
+  return impl_->grad_fn;
+}
+
 }  // namespace ember
