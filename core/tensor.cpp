@@ -39,43 +39,61 @@ CounterRegistry& counter_registry() {
   return registry;
 }
 
-// A thread's counters, registered while the thread lives; at its exit the totals move to
+// This thread's counters: plain thread-local data (constant-initialised, so reached without a
+// guard), counted into once `listed`; ThreadCounters lists them on the thread's first storage.
+struct OwnCounters {
+  Counters counters;
+  bool listed = false;
+};
+thread_local constinit OwnCounters own_counters;
+
+// Lists this thread's counters while the thread lives; at its exit the totals move to
 // `retired` (under the lock, so a concurrent sum sees them in exactly one place).
 class ThreadCounters {
  public:
   ThreadCounters() {
     CounterRegistry& registry = counter_registry();
     const std::lock_guard lock(registry.mutex);
-    registry.threads.push_back(&counters_);
+    registry.threads.push_back(&own_counters.counters);
+    own_counters.listed = true;
   }
   ~ThreadCounters() {
     CounterRegistry& registry = counter_registry();
     const std::lock_guard lock(registry.mutex);
-    registry.retired.count.fetch_add(counters_.count.load(std::memory_order_relaxed));
-    registry.retired.bytes.fetch_add(counters_.bytes.load(std::memory_order_relaxed));
-    std::erase(registry.threads, &counters_);
+    Counters& own = own_counters.counters;
+    registry.retired.count.fetch_add(own.count.exchange(0, std::memory_order_relaxed));
+    registry.retired.bytes.fetch_add(own.bytes.exchange(0, std::memory_order_relaxed));
+    std::erase(registry.threads, &own);
+    own_counters.listed = false;
     destroyed = true;
   }
-  Counters& counters() { return counters_; }
 
   // Set once this thread's counters are gone (trivially destructible, so always readable).
   static thread_local bool destroyed;
-
- private:
-  Counters counters_;
 };
 thread_local bool ThreadCounters::destroyed = false;
 
-void count_storages(int64_t count, int64_t bytes) {
+// The first count of a thread lists its counters; one after they are gone (a storage freed
+// late in the thread's exit, a static, say) goes to the shared totals.
+[[gnu::noinline]] void count_storages_unlisted(int64_t count, int64_t bytes) {
   if (ThreadCounters::destroyed) {
-    // A storage freed late in this thread's exit (a static, say): the shared totals.
     Counters& retired = counter_registry().retired;
     retired.count.fetch_add(count, std::memory_order_relaxed);
     retired.bytes.fetch_add(bytes, std::memory_order_relaxed);
     return;
   }
-  thread_local ThreadCounters mine;
-  Counters& own = mine.counters();
+  thread_local ThreadCounters lister;
+  Counters& own = own_counters.counters;
+  own.count.fetch_add(count, std::memory_order_relaxed);
+  own.bytes.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void count_storages(int64_t count, int64_t bytes) {
+  if (!own_counters.listed) [[unlikely]] {
+    count_storages_unlisted(count, bytes);
+    return;
+  }
+  Counters& own = own_counters.counters;
   own.count.store(own.count.load(std::memory_order_relaxed) + count, std::memory_order_relaxed);
   own.bytes.store(own.bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
 }

@@ -112,10 +112,10 @@ constexpr double kParallelWork = 1 << 21;
 // limits above.
 constexpr bool kDirectNarrowProducts = kVectorBytes >= 32;
 
-// Which products the direct kernel takes. One with a vector operand (M == 1 or N == 1) stays
-// with Eigen's matrix-vector kernel, which has little setup and sums with vectorised dot
-// products; the direct kernel vectorises only across the 16 columns of a strip, so for N == 1
-// it wastes 15 of 16 lanes (10x1x50: 250 vs 90 ns).
+// Which products the direct kernel takes. One with a vector operand (M == 1 or N == 1) goes to
+// vector_product below when tiny, else to Eigen's matrix-vector kernel, which sums with
+// vectorised dot products; the direct kernel vectorises only across the 16 columns of a strip,
+// so for N == 1 it wastes 15 of 16 lanes (10x1x50: 250 vs 90 ns).
 bool use_direct_gemm(bool trans_b, int64_t M, int64_t N, int64_t K) {
   if (M == 1 || N == 1 || K > kDirectMaxDepth) return false;
   const double work = double(M) * double(N) * double(K);
@@ -294,6 +294,42 @@ void outer_product(int64_t M, int64_t N, float alpha, const float* a, int64_t a_
   }
 }
 
+// A product with a vector operand (M == 1 or N == 1) and at most this many multiply-adds is
+// summed here, with no setup: a task head's 10x1x10 NT took 77-94 ns through Eigen's
+// matrix-vector kernel and 52 with Eigen's product inlined into the caller, whose setup is
+// most of that; its weight gradient 1x10x10 TN 66 vs 27 ns (AVX-512, Zen 4). Beyond it, the
+// scalar sums below fall behind Eigen's vectorised ones.
+constexpr int64_t kVectorProductMaxWork = 256;
+
+// acc + a * b, rounded once where this level has FMA (as multiply_add above).
+float multiply_add(float acc, float a, float b) {
+#if defined(__FMA__)
+  return __builtin_fmaf(a, b, acc);
+#else
+  return acc + a * b;
+#endif
+}
+
+// C = alpha * op(A)·op(B) + beta * C for M == 1 or N == 1: P dot products of length K with one
+// shared vector, P the other dim, each summed over k in increasing order (as the tiles sum).
+// Output p is c[p * c_step]; its k-th terms are a[p * a_p + k * a_k] and the vector's b[k * b_k].
+void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a_p, int64_t a_k,
+                    const float* b, int64_t b_k, float beta, float* c, int64_t c_step) {
+  // k outer, p inner: the P sums are independent chains, and where a_p is 1 (a row of C from
+  // B's rows) the inner loop is one vectorised multiply-add per k.
+  float sums[kVectorProductMaxWork];
+  std::fill_n(sums, P, 0.f);
+  for (int64_t k = 0; k < K; ++k) {
+    const float* a_k_row = a + k * a_k;
+    const float b_pk = b[k * b_k];
+    for (int64_t p = 0; p < P; ++p) sums[p] = multiply_add(sums[p], a_k_row[p * a_p], b_pk);
+  }
+  for (int64_t p = 0; p < P; ++p) {
+    float& out = c[p * c_step];
+    out = beta == 0.f ? alpha * sums[p] : alpha * sums[p] + beta * out;
+  }
+}
+
 }  // namespace
 
 // The product of gemm.h's gemm(), with this level's instructions.
@@ -312,6 +348,19 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   }
   if (K == 1) {
     outer_product(M, N, alpha, A, trans_a ? 1 : lda, B, trans_b ? ldb : 1, beta, C, ldc);
+    return;
+  }
+  if ((M == 1 || N == 1) && M * N * K <= kVectorProductMaxWork) {
+    // op(A)[i, k] = A[i * lda + k] (or A[k * lda + i]), op(B)[k, j] = B[k * ldb + j] (or
+    // B[j * ldb + k]): a column of C pairs A's rows with op(B)'s one column, a row pairs op(A)'s
+    // one row with B's columns.
+    const int64_t a_row = trans_a ? 1 : lda, a_k = trans_a ? lda : 1;
+    const int64_t b_col = trans_b ? ldb : 1, b_k = trans_b ? 1 : ldb;
+    if (N == 1) {
+      vector_product(M, K, alpha, A, a_row, a_k, B, b_k, beta, C, ldc);
+    } else {
+      vector_product(N, K, alpha, B, b_col, b_k, A, a_k, beta, C, 1);
+    }
     return;
   }
   if (use_transposed_direct_gemm(trans_a, M, N, K)) {
