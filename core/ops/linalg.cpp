@@ -1,6 +1,8 @@
 // Matrix products. One primitive, a batch of GEMMs with optional transposes, carries the
 // gradient rule; matmul's 1-d and broadcast cases reshape and expand around it.
 
+#include <algorithm>
+
 #include <ember/core/ops/common.h>
 #include <ember/kernels/cpu/gemm.h>
 #include <ember/kernels/cpu/parallel.h>
@@ -47,6 +49,19 @@ Tensor batched_gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b
                 });
 }
 
+// Rows [first, last) of out [*, width] set to `row`: the row at `first`, then the rows done so
+// far copied after them, doubling, so log₂(last - first) copies rather than one per row (for
+// a task head's [10, 1] output, ten 4-byte memmove calls took as long as its product).
+void broadcast_row(const float* row, int64_t width, float* out, int64_t first, int64_t last) {
+  float* rows = out + first * width;
+  const int64_t count = last - first;
+  if (count <= 0) return;
+  std::copy_n(row, width, rows);
+  for (int64_t done = 1; done < count; done *= 2) {
+    std::copy_n(rows, std::min(done, count - done) * width, rows + done * width);
+  }
+}
+
 // linear's product and gradient rule for rows x [B, in] and a weight w [N, in] (linear), or,
 // when kViewed, w [K, out, in] read as [N, in] with N = K·out (batched_linear with a shared
 // input). b, if defined, holds N floats: [N], or [K, out]. y: [B, N], or [B, K, out].
@@ -61,7 +76,7 @@ Tensor linear_rows(const Tensor& x, const Tensor& w, const Tensor& b) {
   Tensor out = kViewed ? empty({batch, w.shape()[0], w.shape()[1]}) : empty({batch, rows});
   if (b.defined()) {
     kernels::cpu::parallel_for(batch, rows, [&](int64_t first, int64_t last) {
-      for (int64_t r = first; r < last; ++r) std::copy_n(b.data(), rows, out.data() + r * rows);
+      broadcast_row(b.data(), rows, out.data(), first, last);
     });
   }
   kernels::cpu::gemm(false, true, batch, rows, in, 1.f, x.data(), in, w.data(), in,
@@ -218,10 +233,7 @@ Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   Tensor out = empty({batch, members, out_features});
   // As in linear: the biases are copied into every row, then each member's GEMM adds onto its
   // columns of it.
-  if (b.defined()) {
-    for (int64_t r = 0; r < batch; ++r)
-      std::copy_n(b.data(), members * out_features, out.data() + r * members * out_features);
-  }
+  if (b.defined()) broadcast_row(b.data(), members * out_features, out.data(), 0, batch);
   for (int64_t k = 0; k < members; ++k) {
     kernels::cpu::gemm(false, true, batch, out_features, in, 1.f, x.data() + k * in, members * in,
                        w.data() + k * out_features * in, in, b.defined() ? 1.f : 0.f,
