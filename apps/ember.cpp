@@ -222,7 +222,8 @@ int main(int argc, char** argv) {
   std::string model_path, data_path, output_path;
   int64_t skip_rows = 0;
   CLI::App* predict_command = app.add_subcommand("predict", "predict with a saved model");
-  predict_command->add_option("model", model_path, "model.safetensors of a run")->required();
+  predict_command->add_option("model", model_path, "a run's model.safetensors, or its folder")
+      ->required();
   predict_command->add_option("data", data_path, "CSV file with the model's input columns")
       ->required();
   predict_command->add_option("--output,-o", output_path, "CSV file to write (default: stdout)");
@@ -243,7 +244,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   CLI::App* evaluate_command = app.add_subcommand("evaluate", "metrics of a saved model");
-  evaluate_command->add_option("model", model_path, "model.safetensors of a run")->required();
+  evaluate_command->add_option("model", model_path, "a run's model.safetensors, or its folder")
+      ->required();
   evaluate_command->add_option("data", data_path, "CSV file with inputs and targets")->required();
   evaluate_command->add_option("--skip-rows", skip_rows, "lines to skip before the header");
   evaluate_command->add_flag("--json", print_json, "print the metrics as JSON");

@@ -397,7 +397,25 @@ void save_model(const std::string& path, const SavedModel& model) {
 }
 
 SavedModel load_model(const std::string& path) {
-  const SafetensorsFile file = load_safetensors(path);
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    // A run's folder stands for the model it saved.
+    const std::filesystem::path model = std::filesystem::path(path) / "model.safetensors";
+    if (!std::filesystem::exists(model, error)) {
+      throw Error(path + ": a folder with no model.safetensors in it (give a run's folder or " +
+                  "its model.safetensors)");
+    }
+    return load_model(model.string());
+  }
+  SafetensorsFile file;
+  try {
+    file = load_safetensors(path);
+  } catch (const Error& unreadable) {
+    // A file that cannot be opened says why as it is; one that opens but does not parse is the
+    // wrong file (a run's config.json, a CSV), which the reason alone does not say.
+    if (!std::ifstream(path)) throw;
+    throw Error(path + ": not a model saved by ember (" + unreadable.what() + ")");
+  }
   const auto found = file.metadata.find("ember_model");
   if (found == file.metadata.end()) {
     throw Error(path + ": not an ember model (no \"ember_model\" metadata)");

@@ -160,7 +160,8 @@ struct SavedModel {
 /// Writes the members' weights, the scalers ("scaler.input.mean", "scaler.<task>.scale",
 /// ...) and the spec (metadata "ember_model", JSON) to one safetensors file.
 void save_model(const std::string& path, const SavedModel& model);
-/// Reads a file written by save_model. Throws Error naming the path when it is not one.
+/// Reads a file written by save_model, or the model.safetensors in the folder `path`. Throws
+/// Error naming the path when it is not one.
 SavedModel load_model(const std::string& path);
 
 /// Per task, the prediction for raw inputs x [N, F], combined over the members as the

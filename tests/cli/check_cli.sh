@@ -220,7 +220,19 @@ if grep -q '^best ensemble on the validation split' demo.txt && grep -qF "pictur
 else
   fail "demo with a missing --python: expected its tables and 'pictures skipped', got: $(cat demo.txt)"
 fi
-expect_error "not a model" 1 "load_safetensors" "$ember" predict line.csv line.csv
+expect_error "not a model" 1 "line.csv: not a model saved by ember (load_safetensors: " \
+  "$ember" predict line.csv line.csv
+expect_error "a run's config.json" 1 "run/config.json: not a model saved by ember" \
+  "$ember" predict run/config.json rows.csv
+expect_error "a missing model" 1 "load_safetensors: 'nothere.safetensors': cannot read the file" \
+  "$ember" predict nothere.safetensors rows.csv
+mkdir -p no_model
+expect_error "a folder without a model" 1 \
+  "no_model: a folder with no model.safetensors in it (give a run's folder or its model.safetensors)" \
+  "$ember" evaluate no_model rows.csv
+# A run's folder stands for its model.
+"$ember" predict run rows.csv -o from_folder.csv || fail "predict with the run's folder exited $?"
+cmp -s predictions.csv from_folder.csv || fail "predict with the run's folder differs from its model"
 expect_error "model without its columns" 1 "line.csv: no column 'p0' the model reads" \
   "$ember" predict run/model.safetensors line.csv
 
