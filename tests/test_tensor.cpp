@@ -193,6 +193,35 @@ TEST_CASE("tensors made on one thread can be freed on another", "[tensor][alloca
   CHECK(live_storage_count() == live_before);
 }
 
+TEST_CASE("small blocks come back from this thread's lists, at most 64 KiB idle per class",
+          "[tensor][allocator]") {
+  if (!detail::kPooling) {
+    WARN("AddressSanitizer build: small blocks bypass the lists");
+    return;
+  }
+  // On a thread of its own, so that its lists start empty and what it lists is freed at its end.
+  std::thread([] {
+    const detail::SmallFreeLists& lists = detail::small_free_lists;
+    void* a = detail::pool_allocate(100);  // the class of 65 to 128 bytes, class 1
+    detail::pool_deallocate(a, 100);
+    CHECK(lists.active);
+    CHECK(lists.count[1] == 1);
+    CHECK(detail::pool_allocate(128) == a);  // the same class: the block listed last
+    CHECK(lists.count[1] == 0);
+    detail::pool_deallocate(a, 128);
+    // 64 KiB of 128-byte blocks is 512: of 600 freed, 512 are listed, 88 go to the system.
+    std::vector<void*> blocks(600);
+    for (void*& block : blocks) block = detail::pool_allocate(128);
+    for (void* block : blocks) detail::pool_deallocate(block, 128);
+    CHECK(lists.count[1] == 512);
+    // A 4 KiB block is the largest small class; 4097 bytes take a large one, listed elsewhere.
+    detail::pool_deallocate(detail::pool_allocate(4096), 4096);
+    CHECK(lists.count[63] == 1);
+    detail::pool_deallocate(detail::pool_allocate(4097), 4097);
+    CHECK(lists.count[63] == 1);
+  }).join();
+}
+
 TEST_CASE("blocks above 1 MiB are reused, within the peak, until stale", "[tensor][allocator]") {
   if (!detail::kPooling) {
     WARN("AddressSanitizer build: large blocks bypass the cache");
