@@ -108,9 +108,8 @@ int run_demo(const DemoOptions& demo) {
     run.adversarial = entry.adversarial;
     if (entry.method == "mc_dropout") run.dropout = 0.2f;
     if (entry.method == "snapshot") {
-      run.patience = 0;  // cycles run to their end
-      // One cycle per member: the epochs rounded down to a multiple of 5 (at least 5).
-      run.epochs = std::max(entry.members, run.epochs / entry.members * entry.members);
+      run.patience = 0;                                                // cycles run to their end
+      run.epochs = train::snapshot_epochs(run.epochs, entry.members);  // one cycle per member
     }
     const auto run_start = std::chrono::steady_clock::now();
     const train::RunReport report = train::train_run(run);

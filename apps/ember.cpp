@@ -272,7 +272,7 @@ int main(int argc, char** argv) {
         // user left them, no early stopping and the epochs a multiple of the members.
         if (patience_option->count() == 0) run.patience = 0;
         if (epochs_option->count() == 0)
-          run.epochs = std::max(run.ensemble, run.epochs / run.ensemble * run.ensemble);
+          run.epochs = train::snapshot_epochs(run.epochs, run.ensemble);
       }
       const train::RunReport report = train::train_run(run);
       for (const std::string& note : report.notes) std::cerr << "ember: note: " << note << '\n';

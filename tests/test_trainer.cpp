@@ -558,3 +558,10 @@ TEST_CASE(
   CHECK_THROWS_WITH(train::load_model(bare),
                     bare + ": not an ember model (no \"ember_model\" metadata)");
 }
+
+TEST_CASE("snapshot_epochs rounds the epochs down to whole cycles, at least one epoch each") {
+  CHECK(train::snapshot_epochs(100, 3) == 99);
+  CHECK(train::snapshot_epochs(99, 3) == 99);
+  CHECK(train::snapshot_epochs(30, 5) == 30);
+  CHECK(train::snapshot_epochs(2, 3) == 3);
+}

@@ -451,6 +451,10 @@ SavedModel load_model(const std::string& path) {
   return model;
 }
 
+int64_t snapshot_epochs(int64_t epochs, int64_t members) {
+  return std::max(members, epochs / members * members);
+}
+
 bool RunReport::interrupted() const {
   return std::any_of(runs.begin(), runs.end(), [](const History& run) { return run.interrupted; });
 }

@@ -123,6 +123,11 @@ struct RunReport {
 /// Throws Error naming what is wrong (file, line, column, option).
 RunReport train_run(const RunOptions& options);
 
+/// The epochs of a snapshot ensemble of `members` cycles when the user set none: `epochs`
+/// rounded down to a multiple of `members` (train_run refuses any other), at least one per
+/// cycle.
+int64_t snapshot_epochs(int64_t epochs, int64_t members);
+
 /// The model a run trains, as its file records it.
 struct ModelSpec {
   std::string architecture = "mlp";  // mlp, mmoe or ple (see RunOptions)
