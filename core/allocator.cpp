@@ -75,13 +75,7 @@ class Pool {
   // Lists a block of class c, or frees it where its list is full.
   void deallocate(void* block, size_t c) {
     if (c < kSmallClasses) {
-      uint32_t& count = small_free_lists.count[c];
-      if (count * (c + 1) >= kSmallIdleGranules) {
-        ::operator delete(block);
-        return;
-      }
-      small_free_lists.head[c] = new (block) FreeBlock{small_free_lists.head[c]};
-      ++count;
+      if (!list_small_block(block, c)) ::operator delete(block);
       return;
     }
     if (idle_large_bytes_ + class_bytes(c) > kMaxCachedLargeBytes) {

@@ -83,17 +83,20 @@ inline void* pool_allocate(size_t bytes) {
   return pool_allocate_slow(bytes);
 }
 
+/// Lists `block`, of small class c, on this thread's lists; false, doing nothing, where they
+/// are not open or class c's is full.
+inline bool list_small_block(void* block, size_t c) {
+  SmallFreeLists& lists = small_free_lists;
+  if (!lists.active || lists.count[c] * (c + 1) >= kSmallIdleGranules) return false;
+  lists.head[c] = new (block) FreeBlock{lists.head[c]};
+  ++lists.count[c];
+  return true;
+}
+
 /// Returns a block from pool_allocate(bytes), possibly allocated on another thread.
 inline void pool_deallocate(void* block, size_t bytes) noexcept {
   const size_t c = (bytes - 1) / kSmallGranule;
-  if (kPooling && block && c < kSmallClasses) {
-    SmallFreeLists& lists = small_free_lists;
-    if (lists.active && lists.count[c] * (c + 1) < kSmallIdleGranules) {
-      lists.head[c] = new (block) FreeBlock{lists.head[c]};
-      ++lists.count[c];
-      return;
-    }
-  }
+  if (kPooling && block && c < kSmallClasses && list_small_block(block, c)) return;
   pool_deallocate_slow(block, bytes);
 }
 
