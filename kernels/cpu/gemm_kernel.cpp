@@ -330,7 +330,8 @@ void outer_product(int64_t M, int64_t N, float alpha, const float* a, int64_t a_
 // summed here, with no setup: a task head's 10x1x10 NT took 77-94 ns through Eigen's
 // matrix-vector kernel and 52 with Eigen's product inlined into the caller, whose setup is
 // most of that; its weight gradient 1x10x10 TN 66 vs 27 ns (AVX-512, Zen 4). Beyond it, the
-// scalar sums below fall behind Eigen's vectorised ones.
+// sums below fall behind Eigen's vectorised ones: 1x32x32 TN 207 vs 97 ns, 64x1x50 NT 600 vs
+// 460 ns.
 constexpr int64_t kVectorProductMaxWork = 256;
 
 // acc + a * b, rounded once where this level has FMA (as multiply_add above).
