@@ -56,6 +56,17 @@ constexpr int kStripVectors = kStripWidth / kLanes;  // per tile row
 // none is spilled to the stack. 8 rows of AVX2 sums would take all 16 registers by themselves:
 // GCC 12 spilled four of them, a load and a store per k each.
 constexpr int kTileRows = 8 / kStripVectors;  // 8 with AVX-512, 4 with AVX2, 2 with SSE2
+// With AVX-512's 32 registers a C of up to 12 rows is one tile of exactly its height: a 10-row
+// C as tiles of 8 and 2 rows spent the 2-row tile waiting on its two chains of sums (each
+// multiply-add waits for the last), and called the tile twice. 10x10x50 NT 333 -> 250 ns,
+// 10x10x10 NN 135 -> 89 ns, 10x50x10 NT 280 -> 257 ns (after the edge stores below; Zen 4,
+// minima of nine interleaved runs). Tiles as even as possible for larger M (50 as five of 10)
+// were slower than tiles of 8: 64x50x10 NT 0.98 vs 1.09 us.
+#if defined(__AVX512F__)
+constexpr int kMaxTileRows = 12;
+#else
+constexpr int kMaxTileRows = kTileRows;
+#endif
 
 // Unaligned loads and stores (B's and C's rows have any alignment); the compilers turn each
 // memcpy into one vector move.
@@ -65,6 +76,27 @@ Vector load(const float* p) {
   return v;
 }
 void store(float* p, Vector v) { std::memcpy(p, &v, sizeof v); }
+
+// The first n lanes (0 < n < kLanes) loaded from p, the others zero, and stored to p, the
+// floats past them left alone: the edge of a strip narrower than 16 columns, read and written
+// in place. AVX-512 masks its loads and stores; elsewhere lane by lane (AVX's masked stores,
+// vmaskmovps, made 10x2x10 NN 89 -> 107 ns on Zen 4).
+Vector load_first(const float* p, int64_t n) {
+#if defined(__AVX512F__)
+  return _mm512_maskz_loadu_ps(__mmask16((1u << n) - 1), p);
+#else
+  Vector v{};
+  for (int64_t j = 0; j < n; ++j) v[j] = p[j];
+  return v;
+#endif
+}
+void store_first(float* p, Vector v, int64_t n) {
+#if defined(__AVX512F__)
+  _mm512_mask_storeu_ps(p, __mmask16((1u << n) - 1), v);
+#else
+  for (int64_t j = 0; j < n; ++j) p[j] = v[j];
+#endif
+}
 
 // x in every lane (x - 0 is x, -0 included, where x + 0 would make -0 into +0).
 Vector broadcast(float x) { return x - Vector{}; }
@@ -161,14 +193,14 @@ template <int Rows>
   // `= {}`, GCC 12's generic tuning (the portable build) zeroed a copy on the stack with
   // `rep stosq` on every call, which made the seed step ~4% slower than -march=native.
   Vector acc[Rows][kStripVectors];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int r = 0; r < Rows; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < kStripVectors; ++v) acc[r][v] = Vector{};
   for (int64_t k = 0; k < s.K; ++k) {
     const float* b_row = s.b + k * s.b_stride;  // op(B)[k, j:j+16]
     // acc[r, :] += op(A)[i + r, k] * op(B)[k, j:j+16]: the scalar is broadcast to every lane.
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < Rows; ++r) {
       const Vector a_rk = broadcast(a[r * s.a_row_step + k * s.a_k_step]);
 #pragma GCC unroll 4
@@ -179,7 +211,8 @@ template <int Rows>
   // Every loop below is unrolled so that acc keeps to registers: with the row loop left rolled,
   // GCC 12 kept acc on the stack for the whole tile (zeroed there, spilled after the k loop),
   // which cost most where the k loop is short: 10x50x10 NN took 0.44 us, now 0.35 (AVX2, Zen 3,
-  // the minimum of four interleaved runs).
+  // the minimum of four interleaved runs). The pragmas allow 16 rows, past the 12-row tiles
+  // (with 8, a 10-row tile was left partly rolled: 10x50x10 NN 317 ns against 192).
   // In locals: a store through a float* could change s.alpha or s.beta as far as the compiler
   // knows, so it would reload both (and test beta) for every element written. Element by
   // element that took 12 instructions per C element: 10% of the instructions of a batched K = 8
@@ -188,7 +221,7 @@ template <int Rows>
   if (s.width == kStripWidth && s.c_col_step == 1) {
     // A full strip is written a vector at a time; with K small (a product of depth 2 to 10)
     // element-by-element stores took as long as the k loop. Both ways compute the same floats.
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int r = 0; r < Rows; ++r) {
       float* c_row = s.c + (i + r) * s.c_row_step;
 #pragma GCC unroll 4
@@ -200,8 +233,31 @@ template <int Rows>
     }
     return;
   }
+  if (s.c_col_step == 1) {
+    // The strip's edge: its vectors up to `width` columns, the last one in part. Through a
+    // copy of the sums on the stack, read back float by float, as a transposed C still is
+    // below, a 2-column edge took as long as a full strip (AVX-512: the 64-byte stores do not
+    // forward to 4-byte loads): 10x2x10 NN 95 -> 73 ns, 10x50x10 NN 229 -> 201 ns, Zen 4.
+#pragma GCC unroll 16
+    for (int r = 0; r < Rows; ++r) {
+      float* c_row = s.c + (i + r) * s.c_row_step;
+#pragma GCC unroll 4
+      for (int v = 0; v < kStripVectors; ++v) {
+        const int64_t lanes = s.width - v * kLanes;
+        if (lanes <= 0) break;
+        const Vector sum = alpha * acc[r][v];
+        float* c = c_row + v * kLanes;
+        if (lanes >= kLanes) {
+          store(c, beta == 0.f ? sum : sum + beta * load(c));
+        } else {
+          store_first(c, beta == 0.f ? sum : sum + beta * load_first(c, lanes), lanes);
+        }
+      }
+    }
+    return;
+  }
   float sum[Rows][kStripWidth];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int r = 0; r < Rows; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < kStripVectors; ++v) store(sum[r] + v * kLanes, alpha * acc[r][v]);
@@ -223,6 +279,15 @@ template <int Rows>
 void multiply_strip(const Strip& s, int64_t i, int64_t M) {
   for (; i + Rows <= M; i += Rows) multiply_tile<Rows>(s, i);
   if constexpr (Rows > 1) multiply_strip<Rows / 2>(s, i, M);
+}
+
+// A strip of M <= kMaxTileRows rows: one tile of exactly M rows.
+template <int Rows>
+void multiply_rows(const Strip& s, int64_t M) {
+  if constexpr (Rows > 1) {
+    if (M < Rows) return multiply_rows<Rows - 1>(s, M);
+  }
+  multiply_tile<Rows>(s, 0);
 }
 
 // out[c, r] = in[r, c] for a 4×4 block, the rows of `in` every in_stride floats and those of
@@ -296,7 +361,11 @@ void direct_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
                       .c_row_step = c_row_step,
                       .c_col_step = c_col_step,
                       .width = width};
-    multiply_strip<kTileRows>(strip, 0, M);
+    if (M <= kMaxTileRows) {
+      multiply_rows<kMaxTileRows>(strip, M);
+    } else {
+      multiply_strip<kTileRows>(strip, 0, M);
+    }
   }
 }
 
