@@ -164,6 +164,20 @@ struct ScratchCleanup {
   }
 };
 
+// buffer += grad, a node's gradients summed as they arrive (a tensor used by several ops).
+// In place when nothing else can see the buffer: one handle, its storage unshared (it may be
+// the very gradient another node received: add passes its gradient to both inputs) and no
+// graph of the backward being built. Otherwise, and if the shapes differ, a new tensor.
+void accumulate(Tensor& buffer, const Tensor& grad) {
+  const bool unshared =
+      buffer.impl_ptr().use_count() == 1 && buffer.impl()->storage.use_count() == 1;
+  if (unshared && !grad_enabled() && buffer.shape() == grad.shape()) {
+    buffer.add_(grad);
+  } else {
+    buffer = add(buffer, grad);
+  }
+}
+
 // Step 3: runs each node once all its gradients have arrived (pending == 0), passing what it
 // returns on to its inputs' nodes. Returns the gradients that reached `targets` (grad());
 // with no targets, leaves accumulate into `.grad()` instead (backward()).
@@ -173,7 +187,11 @@ std::vector<Tensor> run_ready_queue(const Roots& roots, const NodePointers& targ
   std::vector<Tensor> captured(targets.size());
   for (size_t i = 0; i < roots.nodes.size(); ++i) {
     Tensor& buffer = roots.nodes[i]->buffer;
-    buffer = buffer.defined() ? add(buffer, roots.grads[i]) : roots.grads[i];
+    if (buffer.defined()) {
+      accumulate(buffer, roots.grads[i]);
+    } else {
+      buffer = roots.grads[i];
+    }
   }
   NodePointers ready;
   ready.reserve(kListsReserved);
@@ -205,8 +223,11 @@ std::vector<Tensor> run_ready_queue(const Roots& roots, const NodePointers& targ
         if (anomaly_enabled()) check_finite(*node, i, grads[i]);
         // Moved, not copied: each copy of a handle is an atomic increment and decrement once
         // the program has started a second thread (OpenBLAS's at load, say).
-        child->buffer =
-            child->buffer.defined() ? add(child->buffer, grads[i]) : std::move(grads[i]);
+        if (child->buffer.defined()) {
+          accumulate(child->buffer, grads[i]);
+        } else {
+          child->buffer = std::move(grads[i]);
+        }
       }
       if (--child->pending == 0) ready.push_back(child);
     }

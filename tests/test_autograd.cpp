@@ -37,6 +37,29 @@ TEST_CASE("leaves fed the same gradient tensor get independent .grad storage", "
   CHECK(b.grad().to_vector() == std::vector<float>{1.f, 1.f});
 }
 
+TEST_CASE("nodes fed the same gradient tensor sum their later gradients separately", "[autograd]") {
+  // a's and b's nodes both receive s's gradient, one tensor (add passes it to both inputs),
+  // then one more gradient each: summed in place into a shared tensor, each would see both.
+  Tensor x = tensor({1.f, 2.f}, true);
+  Tensor w = tensor({1.f, -1.f}), v = tensor({10.f, 20.f}), u = tensor({100.f, 200.f});
+  // Each order of the terms, as the order the gradients arrive in follows it.
+  for (int order = 0; order < 3; ++order) {
+    Tensor a = x * 2.f, b = x * 3.f;
+    Tensor s = a + b;
+    Tensor terms[3] = {(s * w).sum(), (a * v).sum(), (b * u).sum()};
+    (terms[order] + terms[(order + 1) % 3] + terms[(order + 2) % 3]).backward();
+  }
+  // dx = 2 (w + v) + 3 (w + u), three times
+  CHECK(x.grad().to_vector() == std::vector<float>{975.f, 1905.f});
+}
+
+TEST_CASE("a tensor used by three ops sums all three gradients", "[autograd]") {
+  Tensor x = tensor({1.f, 2.f}, true);
+  Tensor h = x * 2.f;  // a node that receives three gradients, the engine's own tensors
+  ((h * 1.f).sum() + (h * 10.f).sum() + (h * 100.f).sum()).backward();
+  CHECK(x.grad().to_vector() == std::vector<float>{222.f, 222.f});
+}
+
 TEST_CASE("grad() returns gradients without touching .grad", "[autograd]") {
   Tensor x = tensor({1.f, 2.f}, true), w = tensor({3.f, 4.f}, true);
   Tensor y = (x * w).sum();
