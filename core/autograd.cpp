@@ -15,6 +15,12 @@ thread_local bool anomaly_mode = false;
 
 std::string shape_of(const Tensor& t) { return to_string(t.shape()); }
 
+// Whether nothing but this handle can see t's values: no other handle to its TensorImpl and no
+// other tensor on its storage (a view, or a saved output). Only then may they change in place.
+bool unshared(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.impl()->storage.use_count() == 1;
+}
+
 // The sink of a leaf: adds the incoming gradient into the leaf's `.grad()`.
 class AccumulateGrad : public Node {
  public:
@@ -32,9 +38,7 @@ class AccumulateGrad : public Node {
       // gradient through), and an in-place update of one leaf's grad must not change the
       // other's: keep it only if nothing else can see it (the engine's handle is the only
       // one, and no other tensor shares its storage), or when building a graph; else copy.
-      const bool unshared =
-          grad_output.impl_ptr().use_count() == 1 && grad_output.impl()->storage.use_count() == 1;
-      grad = grad_enabled() || unshared ? grad_output : clone(grad_output.detach());
+      grad = grad_enabled() || unshared(grad_output) ? grad_output : clone(grad_output.detach());
     }
     return {};
   }
@@ -164,14 +168,14 @@ struct ScratchCleanup {
   }
 };
 
-// buffer += grad, a node's gradients summed as they arrive (a tensor used by several ops).
-// In place when nothing else can see the buffer: one handle, its storage unshared (it may be
-// the very gradient another node received: add passes its gradient to both inputs) and no
-// graph of the backward being built. Otherwise, and if the shapes differ, a new tensor.
-void accumulate(Tensor& buffer, const Tensor& grad) {
-  const bool unshared =
-      buffer.impl_ptr().use_count() == 1 && buffer.impl()->storage.use_count() == 1;
-  if (unshared && !grad_enabled() && buffer.shape() == grad.shape()) {
+// buffer += grad, a node's gradients summed as they arrive (a tensor used by several ops); the
+// first is kept as it is. In place when nothing else can see the buffer (it may be the very
+// gradient another node received: add passes its gradient to both inputs) and no graph of the
+// backward is being built. Otherwise, and if the shapes differ, a new tensor.
+void accumulate(Tensor& buffer, Tensor grad) {
+  if (!buffer.defined()) {
+    buffer = std::move(grad);
+  } else if (unshared(buffer) && !grad_enabled() && buffer.shape() == grad.shape()) {
     buffer.add_(grad);
   } else {
     buffer = add(buffer, grad);
@@ -186,12 +190,7 @@ std::vector<Tensor> run_ready_queue(const Roots& roots, const NodePointers& targ
   const bool accumulate_leaves = targets.empty();
   std::vector<Tensor> captured(targets.size());
   for (size_t i = 0; i < roots.nodes.size(); ++i) {
-    Tensor& buffer = roots.nodes[i]->buffer;
-    if (buffer.defined()) {
-      accumulate(buffer, roots.grads[i]);
-    } else {
-      buffer = roots.grads[i];
-    }
+    accumulate(roots.nodes[i]->buffer, roots.grads[i]);
   }
   NodePointers ready;
   ready.reserve(kListsReserved);
@@ -223,11 +222,7 @@ std::vector<Tensor> run_ready_queue(const Roots& roots, const NodePointers& targ
         if (anomaly_enabled()) check_finite(*node, i, grads[i]);
         // Moved, not copied: each copy of a handle is an atomic increment and decrement once
         // the program has started a second thread (OpenBLAS's at load, say).
-        if (child->buffer.defined()) {
-          accumulate(child->buffer, grads[i]);
-        } else {
-          child->buffer = std::move(grads[i]);
-        }
+        accumulate(child->buffer, std::move(grads[i]));
       }
       if (--child->pending == 0) ready.push_back(child);
     }

@@ -56,12 +56,13 @@ constexpr int kStripVectors = kStripWidth / kLanes;  // per tile row
 // none is spilled to the stack. 8 rows of AVX2 sums would take all 16 registers by themselves:
 // GCC 12 spilled four of them, a load and a store per k each.
 constexpr int kTileRows = 8 / kStripVectors;  // 8 with AVX-512, 4 with AVX2, 2 with SSE2
-// With AVX-512's 32 registers a C of up to 12 rows is one tile of exactly its height: a 10-row
-// C as tiles of 8 and 2 rows spent the 2-row tile waiting on its two chains of sums (each
-// multiply-add waits for the last), and called the tile twice. 10x10x50 NT 333 -> 250 ns,
-// 10x10x10 NN 135 -> 89 ns, 10x50x10 NT 280 -> 257 ns (after the edge stores below; Zen 4,
-// minima of nine interleaved runs). Tiles as even as possible for larger M (50 as five of 10)
-// were slower than tiles of 8: 64x50x10 NT 0.98 vs 1.09 us.
+// A C of at most kMaxTileRows rows is one tile of exactly its height; with AVX-512's 32
+// registers that is up to 12 rows. A 10-row C as tiles of 8 and 2 rows spent the 2-row tile
+// waiting on its two chains of sums (each multiply-add waits for the last), and called the
+// tile twice: 10x10x50 NT 333 -> 250 ns, 10x10x10 NN 135 -> 89 ns, 10x50x10 NT 280 -> 257 ns
+// (after the edge stores below; Zen 4, minima of nine interleaved runs). With AVX2, 3x16x16 NN
+// 76 -> 56 ns as one 3-row tile rather than 2 + 1. Tiles as even as possible for larger M (50
+// as five of 10) were slower than tiles of 8: 64x50x10 NT 0.98 vs 1.09 us.
 #if defined(__AVX512F__)
 constexpr int kMaxTileRows = 12;
 #else
@@ -236,6 +237,8 @@ template <int Rows, bool kEdge>
   if (s.width == kStripWidth && s.c_col_step == 1) {
     // A full strip is written a vector at a time; with K small (a product of depth 2 to 10)
     // element-by-element stores took as long as the k loop. Both ways compute the same floats.
+    // (The edge's loop below would write a full strip too, but its test per vector made
+    // AVX2 products 5-26% slower: 10x10x10 NN 168 -> 212 ns.)
 #pragma GCC unroll 16
     for (int r = 0; r < Rows; ++r) {
       float* c_row = s.c + (i + r) * s.c_row_step;
