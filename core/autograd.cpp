@@ -168,14 +168,13 @@ struct ScratchCleanup {
   }
 };
 
-// buffer += grad, a node's gradients summed as they arrive (a tensor used by several ops); the
-// first is kept as it is. In place when nothing else can see the buffer (it may be the very
-// gradient another node received: add passes its gradient to both inputs) and no graph of the
-// backward is being built. Otherwise, and if the shapes differ, a new tensor.
-void accumulate(Tensor& buffer, Tensor grad) {
-  if (!buffer.defined()) {
-    buffer = std::move(grad);
-  } else if (unshared(buffer) && !grad_enabled() && buffer.shape() == grad.shape()) {
+// buffer += grad, a node's later gradients summed as they arrive (a tensor used by several
+// ops). In place when nothing else can see the buffer (it may be the very gradient another node
+// received: add passes its gradient to both inputs) and no graph of the backward is being
+// built. Otherwise, and if the shapes differ, a new tensor. (The callers keep the first
+// gradient themselves: with that branch in here, the seed step ran 0.5% more instructions.)
+void accumulate(Tensor& buffer, const Tensor& grad) {
+  if (unshared(buffer) && !grad_enabled() && buffer.shape() == grad.shape()) {
     buffer.add_(grad);
   } else {
     buffer = add(buffer, grad);
@@ -190,7 +189,12 @@ std::vector<Tensor> run_ready_queue(const Roots& roots, const NodePointers& targ
   const bool accumulate_leaves = targets.empty();
   std::vector<Tensor> captured(targets.size());
   for (size_t i = 0; i < roots.nodes.size(); ++i) {
-    accumulate(roots.nodes[i]->buffer, roots.grads[i]);
+    Tensor& buffer = roots.nodes[i]->buffer;
+    if (buffer.defined()) {
+      accumulate(buffer, roots.grads[i]);
+    } else {
+      buffer = roots.grads[i];
+    }
   }
   NodePointers ready;
   ready.reserve(kListsReserved);
@@ -222,7 +226,11 @@ std::vector<Tensor> run_ready_queue(const Roots& roots, const NodePointers& targ
         if (anomaly_enabled()) check_finite(*node, i, grads[i]);
         // Moved, not copied: each copy of a handle is an atomic increment and decrement once
         // the program has started a second thread (OpenBLAS's at load, say).
-        accumulate(child->buffer, std::move(grads[i]));
+        if (child->buffer.defined()) {
+          accumulate(child->buffer, grads[i]);
+        } else {
+          child->buffer = std::move(grads[i]);
+        }
       }
       if (--child->pending == 0) ready.push_back(child);
     }
