@@ -27,25 +27,37 @@ class AccumulateGrad : public Node {
   explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : leaf_(leaf) {}
 
   Grads apply(const Tensor& grad_output) override {
+    const bool sole = unshared(grad_output);
+    return add_to_leaf(grad_output, sole);
+  }
+  // Nothing is saved, so releasing is only taking the incoming handle over.
+  Grads apply_and_release(Tensor grad_output) override {
+    const bool sole = unshared(grad_output);
+    return add_to_leaf(std::move(grad_output), sole);
+  }
+
+  std::string name() const override { return "AccumulateGrad"; }
+
+ private:
+  // `sole`: nothing but the caller's handle can see grad_output (see unshared).
+  Grads add_to_leaf(Tensor grad_output, bool sole) {
     const std::shared_ptr<TensorImpl> leaf = leaf_.lock();
     if (!leaf) return {};  // nobody can read this gradient any more
     Tensor& grad = leaf->grad;
     if (grad.defined()) {
       // Out of place: the old gradient may be shared with a user's handle.
       grad = add(grad, grad_output);
-    } else {
+    } else if (grad_enabled() || sole) {
       // The incoming gradient may be the very tensor another leaf receives (add passes its
       // gradient through), and an in-place update of one leaf's grad must not change the
-      // other's: keep it only if nothing else can see it (the engine's handle is the only
-      // one, and no other tensor shares its storage), or when building a graph; else copy.
-      grad = grad_enabled() || unshared(grad_output) ? grad_output : clone(grad_output.detach());
+      // other's: keep it only if nothing else can see it, or when building a graph; else copy.
+      grad = std::move(grad_output);
+    } else {
+      grad = clone(grad_output.detach());
     }
     return {};
   }
 
-  std::string name() const override { return "AccumulateGrad"; }
-
- private:
   std::weak_ptr<TensorImpl> leaf_;  // the leaf owns this node, not the other way round
 };
 
@@ -216,8 +228,8 @@ std::vector<Tensor> run_ready_queue(const Roots& roots, const NodePointers& targ
     const bool skip =
         !accumulate_leaves && node->next.empty() && dynamic_cast<AccumulateGrad*>(node) != nullptr;
     if (grad_output.defined() && !skip) {
-      grads = node->apply(grad_output);
-      if (!retain_graph) node->release_saved();
+      grads =
+          retain_graph ? node->apply(grad_output) : node->apply_and_release(std::move(grad_output));
     }
     for (size_t i = 0; i < node->next.size(); ++i) {
       Node* child = node->next[i].get();
@@ -268,14 +280,24 @@ SavedTensor SavedTensor::output(const Tensor& t) {
   return saved;
 }
 
-Tensor SavedTensor::unpack(Node& owner) const {
-  if (!tensor_.defined()) return tensor_;
+void SavedTensor::check_version(const Node& owner) const {
   if (tensor_.version() != version_) {
     throw Error(owner.name() + ": a tensor of shape " + shape_of(tensor_) +
                 " saved for the backward was modified by an in-place operation (version " +
                 std::to_string(version_) + " when saved, " + std::to_string(tensor_.version()) +
                 " now)");
   }
+}
+
+Tensor SavedTensor::take(Node& owner) {
+  if (!tensor_.defined() || (is_output_ && grad_enabled())) return unpack(owner);
+  check_version(owner);
+  return std::move(tensor_);
+}
+
+Tensor SavedTensor::unpack(Node& owner) const {
+  if (!tensor_.defined()) return tensor_;
+  check_version(owner);
   if (is_output_ && grad_enabled()) {
     // Building a graph of the backward (create_graph): the output must lead back to `owner`
     // so that second derivatives flow through it. The link lives only as long as this call.
@@ -297,6 +319,12 @@ void SavedTensor::hand_over_producer(NodeList& out) {
 // -- nodes -----------------------------------------------------------------------------------
 
 Node::~Node() = default;
+
+Grads Node::apply_and_release(Tensor grad_output) {
+  Grads grads = apply(grad_output);
+  release_saved();
+  return grads;
+}
 
 void Node::hand_over_owned_nodes(NodeList& out) {
   for (auto& child : next) {
@@ -323,7 +351,13 @@ FunctionNode::~FunctionNode() {
   }
 }
 
-Grads FunctionNode::apply(const Tensor& grad_output) {
+Grads FunctionNode::apply(const Tensor& grad_output) { return run(grad_output, false); }
+
+// The last run moves the saved tensors rather than copying them: each copy would cost an atomic
+// increment, and its release an atomic decrement, once the program has a second thread.
+Grads FunctionNode::apply_and_release(Tensor grad_output) { return run(grad_output, true); }
+
+Grads FunctionNode::run(const Tensor& grad_output, bool release) {
   if (released_) {
     throw Error(name_ + std::string(": its saved tensors were freed by an earlier backward; "
                                     "call backward with retain_graph=true to backpropagate "
@@ -331,9 +365,10 @@ Grads FunctionNode::apply(const Tensor& grad_output) {
   }
   BackwardContext ctx;
   ctx.saved.reserve(saved.size());
-  for (const SavedTensor& s : saved) ctx.saved.push_back(s.unpack(*this));
-  if (has_output) ctx.output = output.unpack(*this);
+  for (SavedTensor& s : saved) ctx.saved.push_back(release ? s.take(*this) : s.unpack(*this));
+  if (has_output) ctx.output = release ? output.take(*this) : output.unpack(*this);
   ctx.edges = &next;
+  if (release) release_saved();
   return backward(grad_output, ctx);
 }
 
@@ -363,7 +398,7 @@ bool should_record(TensorRefs inputs) {
   return false;
 }
 
-Tensor attach(std::shared_ptr<FunctionNode> node, const Tensor& output, TensorRefs inputs,
+Tensor attach(std::shared_ptr<FunctionNode> node, Tensor output, TensorRefs inputs,
               TensorRefs saved, bool save_output) {
   node->next.reserve(inputs.size());
   for (const Tensor& input : inputs) {

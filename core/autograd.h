@@ -13,8 +13,11 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <ember/core/allocator.h>
@@ -26,7 +29,19 @@ namespace ember {
 /// and drops a few per op, so they come from the per-thread pool (see allocator.h).
 using TensorList = std::vector<Tensor, detail::PoolAllocator<Tensor>>;
 /// What a backward returns: one gradient per input, undefined where the input needs none.
-using Grads = TensorList;
+/// `Grads{ga, gb}` moves the gradients in; a std::initializer_list (what braces make of a
+/// plain vector) would copy each, two atomic reference-count updates per gradient.
+struct Grads : TensorList {
+  Grads() = default;
+  template <class... Gradients>
+  requires(sizeof...(Gradients) > 0 && (std::is_convertible_v<Gradients, Tensor> && ...))
+      Grads(Gradients&&... gradients) {
+    reserve(sizeof...(Gradients));
+    (emplace_back(std::forward<Gradients>(gradients)), ...);
+  }
+  template <std::input_iterator It>
+  Grads(It first, It last) : TensorList(first, last) {}
+};
 /// A node's edges to its inputs' nodes; also the engine's work lists.
 using NodeList = std::vector<std::shared_ptr<Node>, detail::PoolAllocator<std::shared_ptr<Node>>>;
 
@@ -41,6 +56,10 @@ class Node : public std::enable_shared_from_this<Node> {
   virtual std::string name() const = 0;
   /// Frees saved tensors after a backward without retain_graph.
   virtual void release_saved() {}
+  /// apply, then release_saved: how a backward without retain_graph runs a node, handing over
+  /// its incoming gradient. A node may move its saved tensors to its backward function, and
+  /// the gradient where it keeps it, instead of copying them.
+  virtual Grads apply_and_release(Tensor grad_output);
 
   /// Moves every node this one owns (edges, producers of saved tensors) into `out`, so a
   /// destructor can free a long chain with an explicit stack instead of recursion.
@@ -68,12 +87,15 @@ class SavedTensor {
 
   /// The saved tensor; for a saved output, re-linked to `owner` when grad mode is on.
   Tensor unpack(Node& owner) const;
+  /// Same, for the last use: the tensor is moved out, leaving this empty.
+  Tensor take(Node& owner);
   void release() { tensor_ = Tensor(); }
   /// Drops the tensor; if this was its last handle, first moves its producer node to `out`
   /// (see Node::hand_over_owned_nodes).
   void hand_over_producer(NodeList& out);
 
  private:
+  void check_version(const Node& owner) const;
   Tensor tensor_;
   uint64_t version_ = 0;
   bool is_output_ = false;
@@ -97,14 +119,14 @@ struct BackwardContext {
 /// std::vector<Tensor>). It must capture no Tensor (save tensors through `saved` instead),
 /// so no node can own its own output.
 template <class Backward>
-Tensor record(const char* name, const Tensor& output,
+Tensor record(const char* name, Tensor output,
               std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
               std::initializer_list<std::reference_wrapper<const Tensor>> saved, Backward backward,
               bool save_output = false);
 
 /// Same, for ops with a variable number of inputs (cat, stack).
 template <class Backward>
-Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>& inputs,
+Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs,
               const std::vector<Tensor>& saved, Backward backward, bool save_output = false);
 
 /// Functional form of backward: d(outputs)/d(inputs), weighted by `grad_outputs` (ones for

@@ -21,6 +21,7 @@ class FunctionNode : public Node {
   /// Frees the graph behind this node with an explicit stack (see hand_over_owned_nodes).
   ~FunctionNode() override;
   Grads apply(const Tensor& grad_output) final;
+  Grads apply_and_release(Tensor grad_output) final;
   std::string name() const final { return name_; }
   void release_saved() final;
   void hand_over_owned_nodes(NodeList& out) final;
@@ -33,6 +34,9 @@ class FunctionNode : public Node {
   virtual Grads backward(const Tensor& grad_output, const BackwardContext& ctx) = 0;
 
  private:
+  // Both applies: `release` moves the saved tensors into the context and releases them first.
+  Grads run(const Tensor& grad_output, bool release);
+
   const char* name_;
   bool released_ = false;
 };
@@ -65,17 +69,17 @@ std::shared_ptr<Node> make_grad_accumulator(const std::shared_ptr<TensorImpl>& l
 // reference-count updates each even when nothing is recorded.
 using TensorRefs = std::span<const std::reference_wrapper<const Tensor>>;
 bool should_record(TensorRefs inputs);
-Tensor attach(std::shared_ptr<FunctionNode> node, const Tensor& output, TensorRefs inputs,
+Tensor attach(std::shared_ptr<FunctionNode> node, Tensor output, TensorRefs inputs,
               TensorRefs saved, bool save_output);
 
 // Both `record`s: a node holding `backward`, attached when some input needs a gradient.
 template <class Backward>
-Tensor record_node(const char* name, const Tensor& output, TensorRefs inputs, TensorRefs saved,
+Tensor record_node(const char* name, Tensor output, TensorRefs inputs, TensorRefs saved,
                    Backward backward, bool save_output) {
   if (!should_record(inputs)) return output;
   return attach(
       std::allocate_shared<LambdaNode<Backward>>(PoolAllocator<char>(), name, std::move(backward)),
-      output, inputs, saved, save_output);
+      std::move(output), inputs, saved, save_output);
 }
 
 }  // namespace ember::detail
@@ -83,20 +87,21 @@ Tensor record_node(const char* name, const Tensor& output, TensorRefs inputs, Te
 namespace ember {
 
 template <class Backward>
-Tensor record(const char* name, const Tensor& output,
+Tensor record(const char* name, Tensor output,
               std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
               std::initializer_list<std::reference_wrapper<const Tensor>> saved, Backward backward,
               bool save_output) {
-  return detail::record_node(name, output, inputs, saved, std::move(backward), save_output);
+  return detail::record_node(name, std::move(output), inputs, saved, std::move(backward),
+                             save_output);
 }
 
 template <class Backward>
-Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>& inputs,
+Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs,
               const std::vector<Tensor>& saved, Backward backward, bool save_output) {
   using Refs = std::vector<std::reference_wrapper<const Tensor>,
                            detail::PoolAllocator<std::reference_wrapper<const Tensor>>>;
   const Refs input_refs(inputs.begin(), inputs.end()), saved_refs(saved.begin(), saved.end());
-  return detail::record_node(name, output, input_refs, saved_refs, std::move(backward),
+  return detail::record_node(name, std::move(output), input_refs, saved_refs, std::move(backward),
                              save_output);
 }
 

@@ -98,7 +98,8 @@ Tensor uniform(const Shape& shape, float low, float high, bool requires_grad) {
   std::mt19937& engine = generator();
   float* out = t.data();
   for (int64_t i = 0; i < t.numel(); ++i) out[i] = low + (high - low) * uniform_sample(engine);
-  return t.requires_grad_(requires_grad);
+  t.requires_grad_(requires_grad);
+  return t;
 }
 
 Tensor rand(const Shape& shape, bool requires_grad) {
@@ -120,7 +121,8 @@ Tensor normal(const Shape& shape, float mean, float stddev, bool requires_grad) 
     if (i + 1 < t.numel())
       out[i + 1] = static_cast<float>(mean + stddev * radius * std::sin(angle));
   }
-  return t.requires_grad_(requires_grad);
+  t.requires_grad_(requires_grad);
+  return t;
 }
 
 namespace {

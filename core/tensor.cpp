@@ -259,7 +259,8 @@ Tensor empty(Shape shape) {
 Tensor full(const Shape& shape, float value, bool requires_grad) {
   Tensor t = empty(shape);
   std::fill_n(t.data(), t.numel(), value);
-  return t.requires_grad_(requires_grad);
+  t.requires_grad_(requires_grad);
+  return t;  // moved, where returning requires_grad_'s reference would copy
 }
 
 Tensor zeros(const Shape& shape, bool requires_grad) { return full(shape, 0.f, requires_grad); }
@@ -274,7 +275,8 @@ Tensor tensor(const std::vector<float>& values, const Shape& shape, bool require
                 to_string(shape) + " (" + std::to_string(t.numel()) + " elements)");
   }
   std::copy(values.begin(), values.end(), t.data());
-  return t.requires_grad_(requires_grad);
+  t.requires_grad_(requires_grad);
+  return t;
 }
 
 Tensor tensor(std::initializer_list<float> values) {

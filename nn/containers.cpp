@@ -15,8 +15,14 @@ void throw_wrong_type(const std::string& container, const std::string& which, co
 }
 
 Tensor Sequential::forward(const Tensor& x) {
-  Tensor h = x;
-  for (Layer& layer : *this) h = layer.forward(h);
+  // The first layer reads x itself: a copy of its handle would cost two atomic updates.
+  const Tensor* input = &x;
+  Tensor h;
+  for (Layer& layer : *this) {
+    h = layer.forward(*input);
+    input = &h;
+  }
+  if (input == &x) return x;  // no layers
   return h;
 }
 

@@ -156,6 +156,23 @@ TEST_CASE("a second backward through a freed graph names retain_graph", "[autogr
   CHECK_THROWS_WITH(y.backward(), Contains("retain_graph") && Contains("MulBackward0"));
 }
 
+TEST_CASE("leaves fed the same gradient tensor stay independent with retain_graph too",
+          "[autograd]") {
+  // retain_graph runs each node with apply (the gradient by reference), not apply_and_release.
+  Tensor a = tensor({1.f, 2.f}, true), b = tensor({3.f, 4.f}, true);
+  Tensor y = (a + b).sum();
+  y.backward({}, true);
+  {
+    NoGradGuard no_grad;
+    a.grad().mul_(10.f);
+  }
+  CHECK(a.grad().to_vector() == std::vector<float>{10.f, 10.f});
+  CHECK(b.grad().to_vector() == std::vector<float>{1.f, 1.f});
+  y.backward();  // add and sum saved nothing; now each grad is added to out of place
+  CHECK(a.grad().to_vector() == std::vector<float>{11.f, 11.f});
+  CHECK(b.grad().to_vector() == std::vector<float>{2.f, 2.f});
+}
+
 TEST_CASE("retain_graph allows a second backward", "[autograd]") {
   Tensor x = tensor({1.f, 2.f}, true);
   Tensor y = (x * x).sum();

@@ -82,6 +82,15 @@ TEST_CASE("ModuleDict names parameters by key", "[nn]") {
   CHECK_THROWS_WITH(model.heads["missing"], Contains("missing") && Contains("digit, parity"));
 }
 
+TEST_CASE("Sequential applies its layers in order, and an empty one passes its input on", "[nn]") {
+  nn::Sequential relu_twice(nn::ReLU(), nn::Linear(2, 2, false), nn::ReLU());
+  relu_twice.at<nn::Linear>(1).weight.detach().fill_(1.f);
+  const Tensor x = tensor({-1.f, 2.f, 3.f, -4.f}).reshape({2, 2});
+  CHECK(relu_twice(x).to_vector() == std::vector<float>{2.f, 2.f, 3.f, 3.f});
+  nn::Sequential none;
+  CHECK(none(x).to_vector() == x.to_vector());
+}
+
 TEST_CASE("ModuleList and ModuleDict hold any module, reached by type", "[nn]") {
   // A network whose forward returns a list (not a Layer), next to a Sequential and a Linear.
   struct TwoOutputs : nn::Module {

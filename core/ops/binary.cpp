@@ -13,7 +13,7 @@ using detail::grad_if;
 // a + b;  d/da = 1, d/db = 1
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = broadcast_binary("add", a, b, [](float x, float y) { return x + y; });
-  return record("AddBackward0", out, {a, b}, {},
+  return record("AddBackward0", std::move(out), {a, b}, {},
                 [sa = a.shape(), sb = b.shape()](const Tensor& g, const BackwardContext& ctx) {
                   return Grads{grad_if(ctx, 0, [&] { return sum_to(g, sa); }),
                                grad_if(ctx, 1, [&] { return sum_to(g, sb); })};
@@ -23,7 +23,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 // a - b;  d/da = 1, d/db = -1
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = broadcast_binary("sub", a, b, [](float x, float y) { return x - y; });
-  return record("SubBackward0", out, {a, b}, {},
+  return record("SubBackward0", std::move(out), {a, b}, {},
                 [sa = a.shape(), sb = b.shape()](const Tensor& g, const BackwardContext& ctx) {
                   return Grads{grad_if(ctx, 0, [&] { return sum_to(g, sa); }),
                                grad_if(ctx, 1, [&] { return -sum_to(g, sb); })};
@@ -33,7 +33,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 // a * b;  d/da = b, d/db = a
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = broadcast_binary("mul", a, b, [](float x, float y) { return x * y; });
-  return record("MulBackward0", out, {a, b}, {a, b},
+  return record("MulBackward0", std::move(out), {a, b}, {a, b},
                 [](const Tensor& g, const BackwardContext& ctx) {
                   const Tensor &a = ctx.saved[0], &b = ctx.saved[1];
                   return Grads{grad_if(ctx, 0, [&] { return sum_to(g * b, a.shape()); }),
@@ -45,19 +45,20 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 // |b| > 1.8e19 where the quotients do not (PyTorch divides twice too)
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = broadcast_binary("div", a, b, [](float x, float y) { return x / y; });
-  return record(
-      "DivBackward0", out, {a, b}, {a, b}, [](const Tensor& g, const BackwardContext& ctx) {
-        const Tensor &a = ctx.saved[0], &b = ctx.saved[1];
-        return Grads{grad_if(ctx, 0, [&] { return sum_to(g / b, a.shape()); }),
-                     grad_if(ctx, 1, [&] { return sum_to(-g * (a / b / b), b.shape()); })};
-      });
+  return record("DivBackward0", std::move(out), {a, b}, {a, b},
+                [](const Tensor& g, const BackwardContext& ctx) {
+                  const Tensor &a = ctx.saved[0], &b = ctx.saved[1];
+                  return Grads{
+                      grad_if(ctx, 0, [&] { return sum_to(g / b, a.shape()); }),
+                      grad_if(ctx, 1, [&] { return sum_to(-g * (a / b / b), b.shape()); })};
+                });
 }
 
 // a^b;  d/da = b·a^(b-1), d/db = a^b·ln(a), taken as 0 where a = 0 and b >= 0 (as PyTorch)
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor out = broadcast_binary("pow", a, b, [](float x, float y) { return std::pow(x, y); });
   return record(
-      "PowBackward1", out, {a, b}, {a, b},
+      "PowBackward1", std::move(out), {a, b}, {a, b},
       [](const Tensor& g, const BackwardContext& ctx) {
         const Tensor &a = ctx.saved[0], &b = ctx.saved[1];
         return Grads{grad_if(ctx, 0, [&] { return sum_to(g * b * pow(a, b - 1.f), a.shape()); }),
@@ -85,7 +86,7 @@ Tensor pow_backward(const Tensor& g, const Tensor& a, float exponent) {
       return gv * (exponent * std::pow(av, exponent - 1.f));
     });
   }
-  return record("PowBackward0Backward0", out, {g, a}, {g, a},
+  return record("PowBackward0Backward0", std::move(out), {g, a}, {g, a},
                 [exponent](const Tensor& gg, const BackwardContext& ctx) {
                   const Tensor &g = ctx.saved[0], &a = ctx.saved[1];
                   return Grads{grad_if(ctx, 0, [&] { return pow_backward(gg, a, exponent); }),
@@ -103,7 +104,7 @@ Tensor pow(const Tensor& a, float exponent) {
       exponent == 2.f
           ? detail::unary_map("pow", a, [](float x) { return x * x; })
           : detail::unary_map("pow", a, [exponent](float x) { return std::pow(x, exponent); });
-  return record("PowBackward0", out, {a}, {a},
+  return record("PowBackward0", std::move(out), {a}, {a},
                 [exponent](const Tensor& g, const BackwardContext& ctx) {
                   return Grads{pow_backward(g, ctx.saved[0], exponent)};
                 });
@@ -122,12 +123,13 @@ Tensor extremum(const char* op, const char* node, const Tensor& a, const Tensor&
     if (std::isnan(x)) return x;
     return (is_max ? x > y : x < y) ? x : y;
   });
-  return record(node, out, {a, b}, {a, b}, [is_max](const Tensor& g, const BackwardContext& ctx) {
-    const Tensor &a = ctx.saved[0], &b = ctx.saved[1];
-    return Grads{
-        grad_if(ctx, 0, [&] { return sum_to(g * winner_share(a, b, is_max), a.shape()); }),
-        grad_if(ctx, 1, [&] { return sum_to(g * winner_share(b, a, is_max), b.shape()); })};
-  });
+  return record(
+      node, std::move(out), {a, b}, {a, b}, [is_max](const Tensor& g, const BackwardContext& ctx) {
+        const Tensor &a = ctx.saved[0], &b = ctx.saved[1];
+        return Grads{
+            grad_if(ctx, 0, [&] { return sum_to(g * winner_share(a, b, is_max), a.shape()); }),
+            grad_if(ctx, 1, [&] { return sum_to(g * winner_share(b, a, is_max), b.shape()); })};
+      });
 }
 }  // namespace
 
@@ -152,7 +154,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   for (int64_t i = 0; i < out.numel(); ++i) {
     out.data()[i] = mask.data()[i] != 0.f ? a_full.data()[i] : b_full.data()[i];
   }
-  return record("WhereBackward0", out, {a, b}, {mask},
+  return record("WhereBackward0", std::move(out), {a, b}, {mask},
                 [sa = a.shape(), sb = b.shape()](const Tensor& g, const BackwardContext& ctx) {
                   const Tensor zero = zeros({});
                   const Tensor& mask = ctx.saved[0];

@@ -29,7 +29,7 @@ Tensor mse_loss_backward(const Tensor& g, const Tensor& input, const Tensor& tar
     grad[i] = norm * (x[i] - t[i]) * gp[broadcast ? 0 : i];  // PyTorch's order of operations
   }
   return record(
-      "MseLossBackwardBackward0", out, {g, input, target}, {g, input, target},
+      "MseLossBackwardBackward0", std::move(out), {g, input, target}, {g, input, target},
       [norm](const Tensor& gg, const BackwardContext& ctx) {
         const Tensor &g = ctx.saved[0], &input = ctx.saved[1], &target = ctx.saved[2];
         const Tensor by_grad = ctx.needs_grad(1) || ctx.needs_grad(2) ? gg * g * norm : Tensor();
@@ -62,7 +62,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   }
   const float norm = reduction == Reduction::Mean ? 2.f / static_cast<float>(n) : 2.f;
   return record(
-      "MseLossBackward0", out, {input, target}, {input, target},
+      "MseLossBackward0", std::move(out), {input, target}, {input, target},
       [norm](const Tensor& g, const BackwardContext& ctx) {
         const Tensor grad = mse_loss_backward(g, ctx.saved[0], ctx.saved[1], norm);
         return Grads{ctx.needs_grad(0) ? grad : Tensor(), ctx.needs_grad(1) ? -grad : Tensor()};

@@ -78,7 +78,7 @@ Tensor spread(const Tensor& g, const Shape& kept, const Shape& input_shape, doub
                       [s = static_cast<float>(scale)](float v) { return v * s; });
   }
   return record(
-      average ? "MeanBackwardBackward0" : "SumBackwardBackward0", out, {g}, {},
+      average ? "MeanBackwardBackward0" : "SumBackwardBackward0", std::move(out), {g}, {},
       [kept, input_shape, average, g_shape = g.shape()](const Tensor& gg, const BackwardContext&) {
         // The dims g was spread over (summing over a dim of size 1 changes nothing; with only
         // such dims, g was copied as it is, and so is gg).
@@ -109,7 +109,7 @@ Tensor scaled_sum(const char* op, const char* node, const Tensor& x, const Dims&
   for (int64_t d : reduced) out_strides[d] = 0;
   kernels::cpu::sum_reduce(x.data(), x.shape(), out_strides, scale, out.data(), out.numel());
   return record(
-      node, out, {x}, {},
+      node, std::move(out), {x}, {},
       [kept, input_shape = x.shape(), scale, average](const Tensor& g, const BackwardContext&) {
         return Grads{spread(g, kept, input_shape, scale, average)};
       });
@@ -184,10 +184,11 @@ ValuesIndices extremum_along(const char* op, const char* node, const Tensor& x, 
     }
   }
   // d/dx = one-hot of the chosen element
-  values = record(node, values, {x}, {chosen}, [](const Tensor& g, const BackwardContext& ctx) {
-    const Tensor& chosen = ctx.saved[0];
-    return Grads{expand(g, chosen.shape()) * chosen};
-  });
+  values = record(node, std::move(values), {x}, {chosen},
+                  [](const Tensor& g, const BackwardContext& ctx) {
+                    const Tensor& chosen = ctx.saved[0];
+                    return Grads{expand(g, chosen.shape()) * chosen};
+                  });
   if (!keepdim && x.dim() > 0) {
     values = squeeze(values, dim);
     indices = squeeze(indices.detach(), dim);

@@ -36,7 +36,7 @@ Tensor clone(const Tensor& x) {
   detail::check_defined(x, "clone");
   Tensor out = empty(x.shape());
   std::copy_n(x.data(), x.numel(), out.data());
-  return record("CloneBackward0", out, {x}, {},
+  return record("CloneBackward0", std::move(out), {x}, {},
                 [](const Tensor& g, const BackwardContext&) { return Grads{g}; });
 }
 
@@ -44,7 +44,7 @@ Tensor clone(const Tensor& x) {
 Tensor reshape(const Tensor& x, const Shape& shape) {
   detail::check_defined(x, "reshape");
   Tensor out = share_storage(x, infer_shape(x, shape));
-  return record("ViewBackward0", out, {x}, {},
+  return record("ViewBackward0", std::move(out), {x}, {},
                 [input_shape = x.shape()](const Tensor& g, const BackwardContext&) {
                   return Grads{reshape(g, input_shape)};
                 });
@@ -119,7 +119,7 @@ Tensor permute(const Tensor& x, const Dims& dims) {
   Tensor out = empty(shape);
   kernels::cpu::gather(x.data(), source_strides, shape, out.data());
   return record(
-      "PermuteBackward0", out, {x}, {},
+      "PermuteBackward0", std::move(out), {x}, {},
       [inverse](const Tensor& g, const BackwardContext&) { return Grads{permute(g, inverse)}; });
 }
 
@@ -167,7 +167,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     offset += chunk;
     sizes.push_back(t.shape()[dim]);
   }
-  return record("CatBackward0", out, tensors, {},
+  return record("CatBackward0", std::move(out), tensors, {},
                 [dim, sizes](const Tensor& g, const BackwardContext& ctx) {
                   Grads grads;
                   int64_t start = 0;
@@ -215,7 +215,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
                 out.data() + o * length * split.inner);
   }
   return record(
-      "SliceBackward0", out, {x}, {},
+      "SliceBackward0", std::move(out), {x}, {},
       [dim, start, length, input_shape = x.shape()](const Tensor& g, const BackwardContext&) {
         Shape before = input_shape, after = input_shape;
         before[dim] = start;
@@ -275,7 +275,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
     }
   }
   const Tensor saved_index = index.detach();
-  return record("IndexSelectBackward0", out, {x}, {saved_index},
+  return record("IndexSelectBackward0", std::move(out), {x}, {saved_index},
                 [dim, input_shape = x.shape()](const Tensor& g, const BackwardContext& ctx) {
                   return Grads{index_add(zeros(input_shape), dim, ctx.saved[0], g)};
                 });
@@ -305,7 +305,7 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
     }
   }
   const Tensor saved_index = index.detach();
-  return record("IndexAddBackward0", out, {x, source}, {saved_index},
+  return record("IndexAddBackward0", std::move(out), {x, source}, {saved_index},
                 [dim](const Tensor& g, const BackwardContext& ctx) {
                   return Grads{
                       detail::grad_if(ctx, 0, [&] { return g; }),
@@ -333,7 +333,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   if (target == x.shape()) return x;
   Tensor out = empty(target);
   kernels::cpu::gather(x.data(), detail::broadcast_strides(x.shape(), target), target, out.data());
-  return record("ExpandBackward0", out, {x}, {},
+  return record("ExpandBackward0", std::move(out), {x}, {},
                 [input_shape = x.shape()](const Tensor& g, const BackwardContext&) {
                   return Grads{sum_to(g, input_shape)};
                 });

@@ -42,7 +42,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   for (int64_t i = 0; i < out.numel(); ++i) values[i] = std::exp(values[i]);
   dim = normalize_dim(dim, x.dim(), "softmax");
   return record(
-      "SoftmaxBackward0", out, {x}, {},
+      "SoftmaxBackward0", std::move(out), {x}, {},
       [dim](const Tensor& g, const BackwardContext& ctx) {
         const Tensor& y = ctx.output;
         return Grads{y * (g - sum(g * y, {dim}, true))};
@@ -55,7 +55,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   Tensor out = log_softmax_forward("log_softmax", x, dim);
   dim = normalize_dim(dim, x.dim(), "log_softmax");
   return record(
-      "LogSoftmaxBackward0", out, {x}, {},
+      "LogSoftmaxBackward0", std::move(out), {x}, {},
       [dim](const Tensor& g, const BackwardContext& ctx) {
         return Grads{g - exp(ctx.output) * sum(g, {dim}, true)};
       },

@@ -13,7 +13,7 @@ using detail::unary_map;
 // -x;  d/dx = -1
 Tensor neg(const Tensor& x) {
   Tensor out = unary_map("neg", x, [](float v) { return -v; });
-  return record("NegBackward0", out, {x}, {},
+  return record("NegBackward0", std::move(out), {x}, {},
                 [](const Tensor& g, const BackwardContext&) { return Grads{-g}; });
 }
 
@@ -23,23 +23,23 @@ Tensor Tensor::operator-() const { return neg(*this); }
 Tensor exp(const Tensor& x) {
   Tensor out = unary_map("exp", x, [](float v) { return std::exp(v); });
   return record(
-      "ExpBackward0", out, {x}, {},
+      "ExpBackward0", std::move(out), {x}, {},
       [](const Tensor& g, const BackwardContext& ctx) { return Grads{g * ctx.output}; }, true);
 }
 
 // ln(x);  d/dx = 1/x
 Tensor log(const Tensor& x) {
   Tensor out = unary_map("log", x, [](float v) { return std::log(v); });
-  return record("LogBackward0", out, {x}, {x}, [](const Tensor& g, const BackwardContext& ctx) {
-    return Grads{g / ctx.saved[0]};
-  });
+  return record(
+      "LogBackward0", std::move(out), {x}, {x},
+      [](const Tensor& g, const BackwardContext& ctx) { return Grads{g / ctx.saved[0]}; });
 }
 
 // √x;  d/dx = 1/(2√x)
 Tensor sqrt(const Tensor& x) {
   Tensor out = unary_map("sqrt", x, [](float v) { return std::sqrt(v); });
   return record(
-      "SqrtBackward0", out, {x}, {},
+      "SqrtBackward0", std::move(out), {x}, {},
       [](const Tensor& g, const BackwardContext& ctx) { return Grads{g / (2.f * ctx.output)}; },
       true);
 }
@@ -47,10 +47,11 @@ Tensor sqrt(const Tensor& x) {
 // |x|;  d/dx = sign(x), 0 at x = 0
 Tensor abs(const Tensor& x) {
   Tensor out = unary_map("abs", x, [](float v) { return std::fabs(v); });
-  return record("AbsBackward0", out, {x}, {x}, [](const Tensor& g, const BackwardContext& ctx) {
-    const Tensor& x = ctx.saved[0];
-    return Grads{g * ((x > 0.f) - (x < 0.f))};
-  });
+  return record("AbsBackward0", std::move(out), {x}, {x},
+                [](const Tensor& g, const BackwardContext& ctx) {
+                  const Tensor& x = ctx.saved[0];
+                  return Grads{g * ((x > 0.f) - (x < 0.f))};
+                });
 }
 
 namespace {
@@ -62,7 +63,7 @@ Tensor threshold_backward(const Tensor& g, const Tensor& y) {
   Tensor out = empty(g.shape());
   kernels::cpu::zip(g.data(), y.data(), out.data(), g.numel(),
                     [](float gv, float yv) { return yv > 0.f ? gv : 0.f; });
-  return record("ThresholdBackwardBackward0", out, {g}, {y},
+  return record("ThresholdBackwardBackward0", std::move(out), {g}, {y},
                 [](const Tensor& gg, const BackwardContext& ctx) {
                   return Grads{threshold_backward(gg, ctx.saved[0])};
                 });
@@ -73,7 +74,7 @@ Tensor threshold_backward(const Tensor& g, const Tensor& y) {
 Tensor relu(const Tensor& x) {
   Tensor out = unary_map("relu", x, [](float v) { return v > 0.f ? v : 0.f; });
   return record(
-      "ReluBackward0", out, {x}, {},
+      "ReluBackward0", std::move(out), {x}, {},
       [](const Tensor& g, const BackwardContext& ctx) {
         return Grads{threshold_backward(g, ctx.output)};
       },
@@ -89,7 +90,7 @@ Tensor sigmoid(const Tensor& x) {
     return e / (1.f + e);
   });
   return record(
-      "SigmoidBackward0", out, {x}, {},
+      "SigmoidBackward0", std::move(out), {x}, {},
       [](const Tensor& g, const BackwardContext& ctx) {
         return Grads{g * ctx.output * (1.f - ctx.output)};
       },
@@ -100,7 +101,7 @@ Tensor sigmoid(const Tensor& x) {
 Tensor tanh(const Tensor& x) {
   Tensor out = unary_map("tanh", x, [](float v) { return std::tanh(v); });
   return record(
-      "TanhBackward0", out, {x}, {},
+      "TanhBackward0", std::move(out), {x}, {},
       [](const Tensor& g, const BackwardContext& ctx) {
         return Grads{g * (1.f - ctx.output * ctx.output)};
       },
@@ -110,10 +111,11 @@ Tensor tanh(const Tensor& x) {
 // erf(x);  d/dx = 2/√π · e^(-x²)
 Tensor erf(const Tensor& x) {
   Tensor out = unary_map("erf", x, [](float v) { return std::erf(v); });
-  return record("ErfBackward0", out, {x}, {x}, [](const Tensor& g, const BackwardContext& ctx) {
-    const Tensor& x = ctx.saved[0];
-    return Grads{g * (2.f / std::sqrt(std::numbers::pi_v<float>)) * exp(-(x * x))};
-  });
+  return record("ErfBackward0", std::move(out), {x}, {x},
+                [](const Tensor& g, const BackwardContext& ctx) {
+                  const Tensor& x = ctx.saved[0];
+                  return Grads{g * (2.f / std::sqrt(std::numbers::pi_v<float>)) * exp(-(x * x))};
+                });
 }
 
 namespace {
@@ -134,7 +136,7 @@ Tensor gelu(const Tensor& x, bool tanh_approximation) {
                    : unary_map("gelu", x, [](float v) {
                        return 0.5f * v * (1.f + std::erf(v * std::numbers::sqrt2_v<float> / 2.f));
                      });
-  return record("GeluBackward0", out, {x}, {x},
+  return record("GeluBackward0", std::move(out), {x}, {x},
                 [tanh_approximation](const Tensor& g, const BackwardContext& ctx) {
                   const Tensor& x = ctx.saved[0];
                   if (tanh_approximation) {
@@ -155,7 +157,7 @@ Tensor softplus(const Tensor& x, float beta, float threshold) {
   Tensor out = unary_map("softplus", x, [beta, threshold](float v) {
     return v * beta > threshold ? v : std::log1p(std::exp(v * beta)) / beta;
   });
-  return record("SoftplusBackward0", out, {x}, {x},
+  return record("SoftplusBackward0", std::move(out), {x}, {x},
                 [beta, threshold](const Tensor& g, const BackwardContext& ctx) {
                   const Tensor bx = ctx.saved[0] * beta;
                   return Grads{g * where(bx > threshold, ones({}), sigmoid(bx))};
@@ -171,7 +173,7 @@ Tensor clamp(const Tensor& x, float min, float max) {
   Tensor out = unary_map("clamp", x, [min, max](float v) {
     return std::isnan(v) ? v : std::min(std::max(v, min), max);
   });
-  return record("ClampBackward1", out, {x}, {x},
+  return record("ClampBackward1", std::move(out), {x}, {x},
                 [min, max](const Tensor& g, const BackwardContext& ctx) {
                   const Tensor& x = ctx.saved[0];
                   return Grads{g * (x >= min) * (x <= max)};
