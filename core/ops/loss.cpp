@@ -64,8 +64,9 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   return record(
       "MseLossBackward0", std::move(out), {input, target}, {input, target},
       [norm](const Tensor& g, const BackwardContext& ctx) {
-        const Tensor grad = mse_loss_backward(g, ctx.saved[0], ctx.saved[1], norm);
-        return Grads{ctx.needs_grad(0) ? grad : Tensor(), ctx.needs_grad(1) ? -grad : Tensor()};
+        Tensor grad = mse_loss_backward(g, ctx.saved[0], ctx.saved[1], norm);
+        Tensor target_grad = ctx.needs_grad(1) ? -grad : Tensor();
+        return Grads{ctx.needs_grad(0) ? std::move(grad) : Tensor(), std::move(target_grad)};
       });
 }
 
