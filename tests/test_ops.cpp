@@ -67,6 +67,25 @@ TEST_CASE("max along a dim returns values and first-occurrence indices", "[ops]"
   CHECK(k.indices.to_vector() == std::vector<float>{0.f, 1.f, 1.f});
 }
 
+TEST_CASE("a matrix's column sums agree with and without a graph to record", "[ops]") {
+  // Without a node to record, sum(x, {0}) of a matrix takes a short path to the kernel.
+  Tensor x = tensor({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}).reshape({2, 3});
+  x.requires_grad_(true);
+  const std::vector<float> expected{5.f, 7.f, 9.f};
+  Tensor recorded = sum(x, {0});
+  CHECK(recorded.grad_fn() != nullptr);
+  CHECK(recorded.to_vector() == expected);
+  NoGradGuard no_grad;
+  for (const int64_t dim : {0, -2}) {
+    const Tensor direct = sum(x, {dim});
+    CHECK(direct.shape() == Shape{3});
+    CHECK(direct.grad_fn() == nullptr);
+    CHECK(direct.to_vector() == expected);
+  }
+  CHECK(sum(x, {0}, true).shape() == Shape{1, 3});
+  CHECK(sum(x, {1}).to_vector() == std::vector<float>{6.f, 15.f});
+}
+
 TEST_CASE("matmul follows torch.matmul's shape rules", "[ops]") {
   CHECK(matmul(ones({4}), ones({4})).shape() == Shape{});
   CHECK(matmul(ones({3, 4}), ones({4})).shape() == Shape{3});

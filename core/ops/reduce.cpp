@@ -118,6 +118,16 @@ Tensor scaled_sum(const char* op, const char* node, const Tensor& x, const Dims&
 }  // namespace
 
 Tensor sum(const Tensor& x, const Dims& dims, bool keepdim) {
+  // A matrix's column sums with no node to record (a linear layer's bias gradient, in a
+  // backward) go straight to the kernel, with the strides scaled_sum would work out: its
+  // shape bookkeeping took ~45 ns of the ~85 of a [10, 1] bias's sum (Zen 4).
+  if (x.defined() && x.dim() == 2 && !keepdim && dims.size() == 1 &&
+      (dims[0] == 0 || dims[0] == -2) && !(grad_enabled() && x.requires_grad())) {
+    Tensor out = empty({x.shape()[1]});
+    const int64_t out_strides[] = {0, 1};
+    kernels::cpu::sum_reduce(x.data(), x.shape(), out_strides, 1.0, out.data(), out.numel());
+    return out;
+  }
   return scaled_sum("sum", "SumBackward1", x, dims, keepdim, false);
 }
 
