@@ -72,10 +72,16 @@ Tensor spread(const Tensor& g, const Shape& kept, const Shape& input_shape, doub
               bool average) {
   Tensor out = empty(input_shape);
   float* values = out.data();
-  kernels::cpu::gather(g.data(), detail::broadcast_strides(kept, input_shape), input_shape, values);
-  if (scale != 1.0) {
-    kernels::cpu::map(values, values, out.numel(),
-                      [s = static_cast<float>(scale)](float v) { return v * s; });
+  const float s = static_cast<float>(scale);
+  if (g.numel() == 1) {
+    // One value everywhere (the gradient of a full mean, as in a loss): filled, no walk.
+    std::fill_n(values, out.numel(), g.data()[0] * s);
+  } else {
+    kernels::cpu::gather(g.data(), detail::broadcast_strides(kept, input_shape), input_shape,
+                         values);
+    if (scale != 1.0) {
+      kernels::cpu::map(values, values, out.numel(), [s](float v) { return v * s; });
+    }
   }
   return record(
       average ? "MeanBackwardBackward0" : "SumBackwardBackward0", std::move(out), {g}, {},
