@@ -113,7 +113,7 @@ struct BackwardContext {
 
 /// Attaches a node named `name` to `output` when grad mode is on and some input requires
 /// grad; otherwise returns `output` untouched. `saved` are kept for the backward, and the
-/// output too when `save_output`.
+/// output too when `save_output`. Pass the output moved (`std::move(out)`): it is returned.
 ///
 /// `backward(grad_output, ctx)` returns one gradient per input (as Grads or a
 /// std::vector<Tensor>). It must capture no Tensor (save tensors through `saved` instead),
