@@ -68,7 +68,7 @@ TEST_CASE("max along a dim returns values and first-occurrence indices", "[ops]"
 }
 
 TEST_CASE("a matrix's column sums agree with and without a graph to record", "[ops]") {
-  // Without a node to record, sum(x, {0}) of a matrix takes a short path to the kernel.
+  // Without a node to record, sum(x, {0}) (and mean) of a matrix takes a short path.
   Tensor x = tensor({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}).reshape({2, 3});
   x.requires_grad_(true);
   const std::vector<float> expected{5.f, 7.f, 9.f};
@@ -82,6 +82,7 @@ TEST_CASE("a matrix's column sums agree with and without a graph to record", "[o
     CHECK(direct.grad_fn() == nullptr);
     CHECK(direct.to_vector() == expected);
   }
+  CHECK(mean(x, {0}).to_vector() == std::vector<float>{2.5f, 3.5f, 4.5f});
   CHECK(sum(x, {0}, true).shape() == Shape{1, 3});
   CHECK(sum(x, {1}).to_vector() == std::vector<float>{6.f, 15.f});
 }
