@@ -90,7 +90,7 @@ constexpr bool kMaskedLoads = false;
 #endif
 static_assert(!kMaskedLoads || kStripVectors == 1, "a masked strip is one vector wide");
 
-// The first n lanes (0 < n < kLanes) loaded from p, the others zero, and stored to p, the
+// The first n lanes (0 < n <= kLanes) loaded from p, the others zero, and stored to p, the
 // floats past them left alone: the edge of a strip narrower than 16 columns, read and written
 // in place. AVX-512 masks its loads and stores; elsewhere lane by lane (AVX's masked stores,
 // vmaskmovps, made 10x2x10 NN 89 -> 107 ns on Zen 4).
@@ -179,6 +179,12 @@ bool use_direct_gemm(bool trans_b, int64_t M, int64_t N, int64_t K) {
 bool use_transposed_direct_gemm(bool trans_a, int64_t M, int64_t N, int64_t K) {
   if (!trans_a || N == 1 || N >= kStripWidth || M < kStripWidth || K > kDirectMaxDepth)
     return false;
+  // Where B's narrow strip is read in place with masked loads (AVX-512), C's own route costs
+  // about M·K vector multiply-adds, this one M·N·K/16 but C's M·N elements written one by one,
+  // each about two multiply-adds' time: it pays only if K·(16 - N) > 32·N. Timed both ways on
+  // Zen 4 (ns): 50x10x10 TN 382 here vs 218 C's own, 400x10x10 2422 vs 1614, 64x15x64 1879 vs
+  // 1216, but 64x10x64 1021 vs 1233, 400x10x64 6296 vs 7608, 32x4x32 175 vs 341.
+  if (kMaskedLoads && K * (kStripWidth - N) <= 2 * kStripWidth * N) return false;
   return double(M) * double(N) * double(K) < kParallelWork;
 }
 
@@ -407,6 +413,23 @@ void direct_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
 // alpha * (a_i * b_j) (+ beta * c).
 void outer_product(int64_t M, int64_t N, float alpha, const float* a, int64_t a_step,
                    const float* b, int64_t b_step, float beta, float* C, int64_t ldc) {
+  if constexpr (kMaskedLoads) {
+    if (b_step == 1) {
+      // A row in vectors, the last one masked, where the loop below, vectorised 16 floats at a
+      // time, writes a row narrower than that (a task head's 10x10x1) one float at a time.
+      for (int64_t i = 0; i < M; ++i) {
+        const Vector a_i = broadcast(a[i * a_step]);
+        float* c = C + i * ldc;
+        for (int64_t j = 0; j < N; j += kLanes) {
+          const int64_t lanes = std::min<int64_t>(kLanes, N - j);
+          const Vector product = alpha * (a_i * load_first(b + j, lanes));
+          store_first(c + j, beta == 0.f ? product : product + beta * load_first(c + j, lanes),
+                      lanes);
+        }
+      }
+      return;
+    }
+  }
   const auto rows = [&](auto b_at) {
     for (int64_t i = 0; i < M; ++i) {
       const float a_i = a[i * a_step];
@@ -448,6 +471,26 @@ float multiply_add(float acc, float a, float b) {
 // Output p is c[p * c_step]; its k-th terms are a[p * a_p + k * a_k] and the vector's b[k * b_k].
 void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a_p, int64_t a_k,
                     const float* b, int64_t b_k, float beta, float* c, int64_t c_step) {
+  if constexpr (kMaskedLoads) {
+    if (a_p == 1 && P <= kLanes) {
+      // A row of C from B's rows (a task head's weight gradient, 1x10x10 TN): the P sums in one
+      // vector, each of B's rows read with a masked load, where the loop below leaves fewer
+      // than 16 sums to scalar code.
+      Vector sums{};
+      for (int64_t k = 0; k < K; ++k)
+        sums = multiply_add(sums, load_first(a + k * a_k, P), broadcast(b[k * b_k]));
+      const Vector scaled = alpha * sums;
+      if (c_step == 1) {
+        store_first(c, beta == 0.f ? scaled : scaled + beta * load_first(c, P), P);
+        return;
+      }
+      for (int64_t p = 0; p < P; ++p) {
+        float& out = c[p * c_step];
+        out = beta == 0.f ? scaled[p] : scaled[p] + beta * out;
+      }
+      return;
+    }
+  }
   // k outer, p inner: the P sums are independent chains, and where a_p is 1 (a row of C from
   // B's rows) the inner loop is one vectorised multiply-add per k.
   float sums[kVectorProductMaxWork];
