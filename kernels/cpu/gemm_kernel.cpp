@@ -265,9 +265,9 @@ template <int Rows, bool kEdge>
     // Every row of C is read (beta != 0) before any is written: read row by row, each read
     // waited on the masked store of the row before, whose 64 bytes reach into it when rows are
     // narrower than 16 floats: 10x10x50 NT with beta = 1 (a linear layer's bias) took 334 ns,
-    // 73 more than with beta = 0; reading first, as long as with beta = 0 (Zen 4). (The two
-    // passes share their loops written out: through one loop taking each pass as a lambda,
-    // 50x10x10 TN took 234 ns against 219.)
+    // 73 more than with beta = 0; reading first, as long as with beta = 0 (Zen 4). (Each pass
+    // keeps its own loops: as one loop taking each pass as a lambda, 50x10x10 TN took 234 ns
+    // against 219.)
 #pragma GCC unroll 16
     for (int r = 0; r < Rows; ++r) {
       float* c_row = s.c + (i + r) * s.c_row_step;
