@@ -40,7 +40,8 @@ struct Problem {
   Dims shape;
   bool trans_a, trans_b;
   float alpha, beta;
-  int64_t pad;  // extra elements after every stored row of A, B and C
+  int64_t pad;       // extra elements after every stored row of A, B and C
+  bool row = false;  // beta times a row [N] on every row of C, not times C (gemm_row)
 };
 
 // A [rows, cols] matrix stored row-major with row stride cols + pad, the padding set to `fill`.
@@ -63,21 +64,24 @@ void fill_quarters(Matrix& m, std::mt19937& rng) {
 }
 
 // Runs gemm on one problem and counts the elements of C that miss the reference, plus any
-// change to C's padding. A and B carry NaN padding, and C holds NaN when beta == 0, so a kernel
-// that reads what it should not produces NaN, which fails every comparison.
+// change to C's padding. A, B and the row carry NaN padding, and C holds NaN when beta == 0 or
+// the row stands in for it, so a kernel that reads what it should not produces NaN, which
+// fails every comparison.
 int64_t count_errors(const Problem& p, ember::kernels::cpu::GemmKernel gemm) {
   const auto [M, N, K] = p.shape;
   std::mt19937 rng(uint32_t(M * 10007 + N * 101 + K));
   Matrix a(p.trans_a ? K : M, p.trans_a ? M : K, p.pad, kNaN);
   Matrix b(p.trans_b ? N : K, p.trans_b ? K : N, p.pad, kNaN);
   Matrix c(M, N, p.pad, kSentinel);
+  Matrix row(1, N, p.pad, kNaN);
   fill_quarters(a, rng);
   fill_quarters(b, rng);
-  if (p.beta == 0.f) {
+  if (p.beta == 0.f || p.row) {
     for (int64_t i = 0; i < M; ++i) std::fill_n(&c.at(i, 0), N, kNaN);
   } else {
     fill_quarters(c, rng);
   }
+  if (p.row) fill_quarters(row, rng);
   std::vector<double> expected(M * N);
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < N; ++j) {
@@ -86,11 +90,12 @@ int64_t count_errors(const Problem& p, ember::kernels::cpu::GemmKernel gemm) {
         sum += double(p.trans_a ? a.at(k, i) : a.at(i, k)) *
                double(p.trans_b ? b.at(j, k) : b.at(k, j));
       }
-      expected[i * N + j] = p.alpha * sum + (p.beta == 0.f ? 0. : p.beta * double(c.at(i, j)));
+      const double start = p.row ? row.at(0, j) : c.at(i, j);
+      expected[i * N + j] = p.alpha * sum + (p.beta == 0.f ? 0. : p.beta * start);
     }
   }
   gemm(p.trans_a, p.trans_b, M, N, K, p.alpha, a.data.data(), a.stride, b.data.data(), b.stride,
-       p.beta, c.data.data(), c.stride);
+       p.beta, p.row ? row.data.data() : nullptr, c.data.data(), c.stride);
   int64_t errors = 0;
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < N; ++j) {
@@ -105,16 +110,17 @@ int64_t count_errors(const Problem& p, ember::kernels::cpu::GemmKernel gemm) {
   return errors;
 }
 
-// Every shape in kShapes, with each of the four transpose combinations, through `gemm`.
-void check_all(float alpha, float beta, int64_t pad,
-               ember::kernels::cpu::GemmKernel gemm = ember::kernels::cpu::gemm) {
+// Every shape in kShapes, with each of the four transpose combinations, through `gemm` (by
+// default the library's gemm_row, which gemm calls with no row).
+void check_all(float alpha, float beta, int64_t pad, bool row = false,
+               ember::kernels::cpu::GemmKernel gemm = ember::kernels::cpu::gemm_row) {
   for (const Dims& shape : kShapes) {
     for (const bool trans_a : {false, true}) {
       for (const bool trans_b : {false, true}) {
         INFO("M=" << shape.M << " N=" << shape.N << " K=" << shape.K << " trans_a=" << trans_a
                   << " trans_b=" << trans_b << " alpha=" << alpha << " beta=" << beta
-                  << " pad=" << pad);
-        CHECK(count_errors({shape, trans_a, trans_b, alpha, beta, pad}, gemm) == 0);
+                  << " pad=" << pad << " row=" << row);
+        CHECK(count_errors({shape, trans_a, trans_b, alpha, beta, pad, row}, gemm) == 0);
       }
     }
   }
@@ -137,16 +143,28 @@ TEST_CASE("gemm scales the product by alpha and adds beta times C", "[kernels]")
   for (const float beta : {0.f, 1.f, -2.f}) check_all(0.5f, beta, 0);
 }
 
+TEST_CASE("gemm_row adds beta times its row to every row of C without reading C", "[kernels]") {
+  for (const float beta : {1.f, -0.5f}) {
+    check_all(1.f, beta, 0, true);
+    check_all(0.5f, beta, 3, true);
+  }
+}
+
 TEST_CASE("gemm with beta = 0 overwrites NaN garbage in C without reading it", "[kernels]") {
   // count_errors fills C with NaN whenever beta == 0; a result that mixed in 0 * NaN is NaN.
   check_all(1.f, 0.f, 2);
 }
 
-TEST_CASE("gemm with K = 0 sets C to beta times C and with M or N = 0 writes nothing",
+TEST_CASE("gemm with K = 0 sets C to beta times C (or the row) and with M or N = 0 writes nothing",
           "[kernels]") {
   float c[4] = {1.f, 2.f, 3.f, 4.f};
   ember::kernels::cpu::gemm(false, false, 2, 2, 0, 1.f, nullptr, 1, nullptr, 2, 3.f, c, 2);
   CHECK(std::vector<float>(c, c + 4) == std::vector<float>{3.f, 6.f, 9.f, 12.f});
+  const float row[2] = {1.f, -2.f};
+  float rows[4] = {kNaN, kNaN, kNaN, kNaN};
+  ember::kernels::cpu::gemm_row(false, false, 2, 2, 0, 1.f, nullptr, 1, nullptr, 2, 0.5f, row, rows,
+                                2);
+  CHECK(std::vector<float>(rows, rows + 4) == std::vector<float>{0.5f, -1.f, 0.5f, -1.f});
   float garbage[4] = {kNaN, kNaN, kNaN, kNaN};
   ember::kernels::cpu::gemm(true, true, 2, 2, 0, 1.f, nullptr, 2, nullptr, 1, 0.f, garbage, 2);
   CHECK(std::vector<float>(garbage, garbage + 4) == std::vector<float>{0.f, 0.f, 0.f, 0.f});
@@ -165,8 +183,10 @@ TEST_CASE("gemm built for each CPU level this machine runs matches a double-prec
     CHECK((kernel != nullptr) == ember::kernels::cpu::cpu_level_available(level));
     if (kernel == nullptr) continue;
     INFO("CPU level " << ember::kernels::cpu::cpu_level_name(level));
-    check_all(1.f, 0.f, 0, kernel);
-    check_all(0.5f, -2.f, 5, kernel);
+    check_all(1.f, 0.f, 0, false, kernel);
+    check_all(0.5f, -2.f, 5, false, kernel);
+    check_all(1.f, 1.f, 2, true, kernel);
+    check_all(0.5f, -0.5f, 1, true, kernel);
     ++levels_run;
   }
   CHECK(ember::kernels::cpu::cpu_level_available(ember::kernels::cpu::cpu_level()));

@@ -5,7 +5,6 @@
 
 #include <ember/core/ops/common.h>
 #include <ember/kernels/cpu/gemm.h>
-#include <ember/kernels/cpu/parallel.h>
 
 namespace ember {
 
@@ -49,16 +48,13 @@ Tensor batched_gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b
                 });
 }
 
-// Rows [first, last) of out [*, width] set to `row`: the row at `first`, then the rows done so
-// far copied after them, doubling, so log₂(last - first) copies rather than one per row (for
-// a task head's [10, 1] output, ten 4-byte memmove calls took as long as its product).
-void broadcast_row(const float* row, int64_t width, float* out, int64_t first, int64_t last) {
-  float* rows = out + first * width;
-  const int64_t count = last - first;
-  if (count <= 0) return;
-  std::copy_n(row, width, rows);
-  for (int64_t done = 1; done < count; done *= 2) {
-    std::copy_n(rows, std::min(done, count - done) * width, rows + done * width);
+// out [rows, width] set to `row` in every row: the first row, then the rows done so far copied
+// after them, doubling, so log₂(rows) copies rather than one per row.
+void broadcast_row(const float* row, int64_t width, float* out, int64_t rows) {
+  if (rows <= 0) return;
+  std::copy_n(row, width, out);
+  for (int64_t done = 1; done < rows; done *= 2) {
+    std::copy_n(out, std::min(done, rows - done) * width, out + done * width);
   }
 }
 
@@ -66,21 +62,17 @@ void broadcast_row(const float* row, int64_t width, float* out, int64_t first, i
 // when kViewed, w [K, out, in] read as [N, in] with N = K·out (batched_linear with a shared
 // input). b, if defined, holds N floats: [N], or [K, out]. y: [B, N], or [B, K, out].
 //   y = x·wᵀ + b;  dx = g·w, dw = gᵀ·x, db = Σ_rows g  (on the [B, N] and [N, in] views)
-// The bias is copied into every row first, then the GEMM accumulates onto it (beta = 1): one
-// pass over the output instead of a GEMM followed by a separate broadcast add. (Large outputs
-// split their rows across threads: kernels/cpu/parallel.h.)
+// The GEMM adds the bias row to every row as it writes it (gemm_row): one pass over the
+// output, where copying the bias into each row first cost 15-40 ns of a seed-step linear's
+// 50-320.
 template <bool kViewed>
 Tensor linear_rows(const Tensor& x, const Tensor& w, const Tensor& b) {
   const int64_t batch = x.shape()[0], in = x.shape()[1];
   const int64_t rows = kViewed ? w.shape()[0] * w.shape()[1] : w.shape()[0];
   Tensor out = kViewed ? empty({batch, w.shape()[0], w.shape()[1]}) : empty({batch, rows});
-  if (b.defined()) {
-    kernels::cpu::parallel_for(batch, rows, [&](int64_t first, int64_t last) {
-      broadcast_row(b.data(), rows, out.data(), first, last);
-    });
-  }
-  kernels::cpu::gemm(false, true, batch, rows, in, 1.f, x.data(), in, w.data(), in,
-                     b.defined() ? 1.f : 0.f, out.data(), rows);
+  kernels::cpu::gemm_row(false, true, batch, rows, in, 1.f, x.data(), in, w.data(), in,
+                         b.defined() ? 1.f : 0.f, b.defined() ? b.data() : nullptr, out.data(),
+                         rows);
   const char* name = kViewed ? "BatchedAddmmBackward" : "AddmmBackward0";
   return record(
       name, std::move(out), {x, w, b}, {x, w}, [](const Tensor& g, const BackwardContext& ctx) {
@@ -233,9 +225,10 @@ Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   if (shared_input) return linear_rows<true>(x, w, b);
   const int64_t batch = x.shape()[0];
   Tensor out = empty({batch, members, out_features});
-  // As in linear: the biases are copied into every row, then each member's GEMM adds onto its
-  // columns of it.
-  if (b.defined()) broadcast_row(b.data(), members * out_features, out.data(), 0, batch);
+  // The biases are copied into every row first, all members' at once, then each member's GEMM
+  // adds onto its columns of it. (Through gemm_row, a member's product that goes to Eigen
+  // would copy its bias row into each of its rows one by one, as they are not contiguous.)
+  if (b.defined()) broadcast_row(b.data(), members * out_features, out.data(), batch);
   for (int64_t k = 0; k < members; ++k) {
     kernels::cpu::gemm(false, true, batch, out_features, in, 1.f, x.data() + k * in, members * in,
                        w.data() + k * out_features * in, in, b.defined() ? 1.f : 0.f,

@@ -4,13 +4,17 @@
 
 #include <ember/kernels/cpu/gemm.h>
 
+#include <algorithm>
+
+#include <ember/kernels/cpu/parallel.h>
+
 namespace ember::kernels::cpu {
 
-#define EMBER_DECLARE_GEMM(level)                                                           \
-  namespace level {                                                                         \
-  void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,       \
-            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, \
-            int64_t ldc);                                                                   \
+#define EMBER_DECLARE_GEMM(level)                                                     \
+  namespace level {                                                                   \
+  void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, \
+            const float* A, int64_t lda, const float* B, int64_t ldb, float beta,     \
+            const float* row, float* C, int64_t ldc);                                 \
   }
 #if defined(EMBER_CPU_LEVELS_NATIVE)
 EMBER_DECLARE_GEMM(native)
@@ -59,17 +63,30 @@ GemmKernel gemm_kernel(CpuLevel level) {
   }
 }
 
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void gemm_row(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+              const float* row, float* C, int64_t ldc) {
 #if defined(EMBER_HAVE_BLAS)
   if (double(M) * double(N) * double(K) >= kBlasMinWork) {
+    // sgemm adds beta * C: the row is copied into C's rows first, split across threads as the
+    // product is.
+    if (row != nullptr && beta != 0.f) {
+      parallel_for(M, N, [&](int64_t first, int64_t last) {
+        for (int64_t i = first; i < last; ++i) std::copy_n(row, N, C + i * ldc);
+      });
+    }
     blas::gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
 #endif
   // Chosen on the first call; the function-local static costs one load and branch per call.
   static const GemmKernel kernel = gemm_kernel(cpu_level());
-  kernel(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  kernel(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, row, C, ldc);
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_row(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, nullptr, C, ldc);
 }
 
 }  // namespace ember::kernels::cpu

@@ -14,10 +14,18 @@ namespace ember::kernels::cpu {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
-/// A function with gemm's parameters and meaning.
+/// C = alpha * op(A) · op(B) + beta * row on every row of C: gemm with beta times `row` (N
+/// floats) in place of beta times C's own values. A linear layer adds its bias this way
+/// without first copying it into each row, with the same floats as that copy followed by gemm.
+/// C is only written; `row` must not overlap it.
+void gemm_row(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+              const float* row, float* C, int64_t ldc);
+
+/// gemm_row's parameters, and its meaning; with row null, gemm's.
 using GemmKernel = void (*)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                             float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
-                            float beta, float* C, int64_t ldc);
+                            float beta, const float* row, float* C, int64_t ldc);
 
 /// The gemm built for `level`, or nullptr when !cpu_level_available(level). gemm() calls the
 /// one for cpu_level(); this lets tests run every level on one machine.

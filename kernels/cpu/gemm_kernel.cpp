@@ -189,8 +189,9 @@ bool use_transposed_direct_gemm(bool trans_a, int64_t M, int64_t N, int64_t K) {
 }
 
 // One 16-column strip of the product: C[:, j:j+width] = alpha * op(A) · op(B)[:, j:j+width]
-// + beta * C[:, j:j+width]. op(A)[i, k] = a[i * a_row_step + k * a_k_step], which reads A
-// (steps lda, 1) and Aᵀ (steps 1, lda) alike.
+// + beta * C[:, j:j+width], or with kRow (below) + beta * row[j:j+width] on every row.
+// op(A)[i, k] = a[i * a_row_step + k * a_k_step], which reads A (steps lda, 1) and Aᵀ (steps
+// 1, lda) alike.
 struct Strip {
   const float* a;
   int64_t a_row_step, a_k_step, K;
@@ -199,14 +200,19 @@ struct Strip {
   float alpha, beta;
   float* c;  // C[i, j + col] = c[i * c_row_step + col * c_col_step] for col < width
   int64_t c_row_step, c_col_step, width;
+  const float* row;  // row[col] for col < width, read with kRow (then c_col_step is 1)
 };
 
 // Rows i..i+Rows-1 of one strip. Each C element is a plain float sum over k in increasing
 // order, so the result does not depend on the tiling (or on the thread count).
 // Kept out of line: inlined into its caller, GCC 12 left the sums in memory (a store and a
 // reload per k rather than a register add), which made the kernel about 3x slower.
-// kEdge: op(B)'s rows are read with only the strip's `width` lanes (kMaskedLoads).
-template <int Rows, bool kEdge>
+// kEdge: op(B)'s rows are read with only the strip's `width` lanes (kMaskedLoads). kRow: beta
+// times s.row is added to every row rather than beta times C (a bias; C is only written). A
+// template parameter rather than a test, so that the tiles without it compile as they did
+// before it: reading C's starting values through a pointer and stride of their own, whichever
+// way they were written, slowed those (NN 10x50x10 161.6 -> 169.0 ns, TN 400x10x64 +10%).
+template <int Rows, bool kEdge, bool kRow>
 [[gnu::noinline]] void multiply_tile(const Strip& s, int64_t i) {
   const float* a = s.a + i * s.a_row_step;
   // acc[r] holds C[i + r, j:j+16] before alpha and beta. Zeroed register by register: with
@@ -252,12 +258,12 @@ template <int Rows, bool kEdge>
       for (int v = 0; v < kStripVectors; ++v) {
         const Vector sum = alpha * acc[r][v];
         float* c = c_row + v * kLanes;
-        store(c, beta == 0.f ? sum : sum + beta * load(c));
+        store(c, beta == 0.f ? sum : sum + beta * load(kRow ? s.row + v * kLanes : c));
       }
     }
     return;
   }
-  if (s.c_col_step == 1) {
+  if (kRow || s.c_col_step == 1) {
     // The strip's edge: its vectors up to `width` columns, the last one in part. Through a
     // copy of the sums on the stack, read back float by float, as a transposed C still is
     // below, a 2-column edge took as long as a full strip (AVX-512: the 64-byte stores do not
@@ -276,7 +282,7 @@ template <int Rows, bool kEdge>
         const int64_t lanes = s.width - v * kLanes;
         acc[r][v] = alpha * acc[r][v];
         if (beta == 0.f || lanes <= 0) continue;
-        const float* c = c_row + v * kLanes;
+        const float* c = kRow ? s.row + v * kLanes : c_row + v * kLanes;
         acc[r][v] = acc[r][v] + beta * (lanes >= kLanes ? load(c) : load_first(c, lanes));
       }
     }
@@ -316,29 +322,38 @@ template <int Rows, bool kEdge>
 
 // Rows i..M-1 of one strip: tiles of Rows rows, then what is left in tiles of Rows/2, ..., 1
 // (M = 10 runs as 4 + 4 + 2 with AVX2), so every tile keeps several independent sums in flight.
-template <int Rows, bool kEdge>
+template <int Rows, bool kEdge, bool kRow>
 void multiply_strip(const Strip& s, int64_t i, int64_t M) {
-  for (; i + Rows <= M; i += Rows) multiply_tile<Rows, kEdge>(s, i);
-  if constexpr (Rows > 1) multiply_strip<Rows / 2, kEdge>(s, i, M);
+  for (; i + Rows <= M; i += Rows) multiply_tile<Rows, kEdge, kRow>(s, i);
+  if constexpr (Rows > 1) multiply_strip<Rows / 2, kEdge, kRow>(s, i, M);
 }
 
 // A strip of M <= kMaxTileRows rows: one tile of exactly M rows.
-template <int Rows, bool kEdge>
+template <int Rows, bool kEdge, bool kRow>
 void multiply_rows(const Strip& s, int64_t M) {
   if constexpr (Rows > 1) {
-    if (M < Rows) return multiply_rows<Rows - 1, kEdge>(s, M);
+    if (M < Rows) return multiply_rows<Rows - 1, kEdge, kRow>(s, M);
   }
-  multiply_tile<Rows, kEdge>(s, 0);
+  multiply_tile<Rows, kEdge, kRow>(s, 0);
 }
 
 // All M rows of one strip.
-template <bool kEdge>
+template <bool kEdge, bool kRow>
 void multiply_rows_of_strip(const Strip& s, int64_t M) {
   if (M <= kMaxTileRows) {
-    multiply_rows<kMaxTileRows, kEdge>(s, M);
+    multiply_rows<kMaxTileRows, kEdge, kRow>(s, M);
   } else {
-    multiply_strip<kTileRows, kEdge>(s, 0, M);
+    multiply_strip<kTileRows, kEdge, kRow>(s, 0, M);
   }
+}
+
+// One strip, its edge read in place where masked_edge (kMaskedLoads).
+template <bool kRow>
+void multiply_strip_rows(const Strip& s, int64_t M, bool masked_edge) {
+  if constexpr (kMaskedLoads) {
+    if (masked_edge) return multiply_rows_of_strip<true, kRow>(s, M);
+  }
+  multiply_rows_of_strip<false, kRow>(s, M);
 }
 
 // out[c, r] = in[r, c] for a 4×4 block, the rows of `in` every in_stride floats and those of
@@ -388,12 +403,13 @@ void pack_strip(bool trans_b, const float* B, int64_t ldb, int64_t K, int64_t j,
   }
 }
 
-// C = alpha * op(A)·op(B) + beta * C for small products (use_direct_gemm), one 16-column strip
-// of C at a time, on this thread, with no heap allocation. C[i, j] is
-// C[i * c_row_step + j * c_col_step]: (ldc, 1) for C itself, (1, ldc) to write Cᵀ.
+// C = alpha * op(A)·op(B) + beta * C (or + beta * row on every row, where row is not null) for
+// small products (use_direct_gemm), one 16-column strip of C at a time, on this thread, with no
+// heap allocation. C[i, j] is C[i * c_row_step + j * c_col_step]: (ldc, 1) for C itself, (1,
+// ldc) to write Cᵀ (only without a row).
 void direct_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                 int64_t c_row_step, int64_t c_col_step) {
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                 const float* row, float* C, int64_t c_row_step, int64_t c_col_step) {
   float packed[kDirectMaxDepth * kStripWidth];  // [K, 16]
   for (int64_t j = 0; j < N; j += kStripWidth) {
     const int64_t width = std::min<int64_t>(kStripWidth, N - j);
@@ -412,24 +428,24 @@ void direct_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
                       .c = C + j * c_col_step,
                       .c_row_step = c_row_step,
                       .c_col_step = c_col_step,
-                      .width = width};
-    if constexpr (kMaskedLoads) {
-      if (masked_edge) {
-        multiply_rows_of_strip<true>(strip, M);
-        continue;
-      }
+                      .width = width,
+                      .row = row == nullptr ? nullptr : row + j};
+    if (row == nullptr) {
+      multiply_strip_rows<false>(strip, M, masked_edge);
+    } else {
+      multiply_strip_rows<true>(strip, M, masked_edge);
     }
-    multiply_rows_of_strip<false>(strip, M);
   }
 }
 
-// C = alpha * a·bᵀ + beta * C for K = 1, an outer product: row i of C is a_i times op(B)'s one
-// row, a vectorised pass per row. Through the direct kernel each 4-row tile spent longer
-// setting up and writing back than multiplying: 64x50x1 NT took 1.07 us there, 0.39 here
-// (AVX2, Zen 3, the minimum of three interleaved runs). Rounded as the tiles round:
-// alpha * (a_i * b_j) (+ beta * c).
+// C = alpha * a·bᵀ + beta * C (or + beta * row on every row) for K = 1, an outer product: row i
+// of C is a_i times op(B)'s one row, a vectorised pass per row. Through the direct kernel each
+// 4-row tile spent longer setting up and writing back than multiplying: 64x50x1 NT took 1.07 us
+// there, 0.39 here (AVX2, Zen 3, the minimum of three interleaved runs). Rounded as the tiles
+// round: alpha * (a_i * b_j) (+ beta * c).
 void outer_product(int64_t M, int64_t N, float alpha, const float* a, int64_t a_step,
-                   const float* b, int64_t b_step, float beta, float* C, int64_t ldc) {
+                   const float* b, int64_t b_step, float beta, const float* row, float* C,
+                   int64_t ldc) {
   if constexpr (kMaskedLoads) {
     if (b_step == 1 && beta == 0.f && N <= kLanes) {
       // A row narrower than 16 floats (a task head's 10x10x1) as one masked vector, where the
@@ -447,10 +463,11 @@ void outer_product(int64_t M, int64_t N, float alpha, const float* a, int64_t a_
     for (int64_t i = 0; i < M; ++i) {
       const float a_i = a[i * a_step];
       float* c = C + i * ldc;
+      const float* c0 = row == nullptr ? c : row;
       if (beta == 0.f) {
         for (int64_t j = 0; j < N; ++j) c[j] = alpha * (a_i * b_at(j));
       } else {
-        for (int64_t j = 0; j < N; ++j) c[j] = alpha * (a_i * b_at(j)) + beta * c[j];
+        for (int64_t j = 0; j < N; ++j) c[j] = alpha * (a_i * b_at(j)) + beta * c0[j];
       }
     }
   };
@@ -479,11 +496,13 @@ float multiply_add(float acc, float a, float b) {
 #endif
 }
 
-// C = alpha * op(A)·op(B) + beta * C for M == 1 or N == 1: P dot products of length K with one
-// shared vector, P the other dim, each summed over k in increasing order (as the tiles sum).
-// Output p is c[p * c_step]; its k-th terms are a[p * a_p + k * a_k] and the vector's b[k * b_k].
+// C = alpha * op(A)·op(B) + beta * C0 for M == 1 or N == 1: P dot products of length K with
+// one shared vector, P the other dim, each summed over k in increasing order (as the tiles sum).
+// Output p is c[p * c_step], its C0 term c0[p * c0_step] (C itself, or the row added to every
+// row of C); its k-th terms are a[p * a_p + k * a_k] and the vector's b[k * b_k].
 void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a_p, int64_t a_k,
-                    const float* b, int64_t b_k, float beta, float* c, int64_t c_step) {
+                    const float* b, int64_t b_k, float beta, const float* c0, int64_t c0_step,
+                    float* c, int64_t c_step) {
   if constexpr (kMaskedLoads) {
     if (a_p == 1 && P <= kLanes) {
       // A row of C from B's rows (a task head's weight gradient, 1x10x10 TN): the P sums in one
@@ -493,13 +512,12 @@ void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a
       for (int64_t k = 0; k < K; ++k)
         sums = multiply_add(sums, load_first(a + k * a_k, P), broadcast(b[k * b_k]));
       const Vector scaled = alpha * sums;
-      if (c_step == 1) {
-        store_first(c, beta == 0.f ? scaled : scaled + beta * load_first(c, P), P);
+      if (c_step == 1 && c0_step == 1) {
+        store_first(c, beta == 0.f ? scaled : scaled + beta * load_first(c0, P), P);
         return;
       }
       for (int64_t p = 0; p < P; ++p) {
-        float& out = c[p * c_step];
-        out = beta == 0.f ? scaled[p] : scaled[p] + beta * out;
+        c[p * c_step] = beta == 0.f ? scaled[p] : scaled[p] + beta * c0[p * c0_step];
       }
       return;
     }
@@ -514,19 +532,39 @@ void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a
     for (int64_t p = 0; p < P; ++p) sums[p] = multiply_add(sums[p], a_k_row[p * a_p], b_pk);
   }
   for (int64_t p = 0; p < P; ++p) {
-    float& out = c[p * c_step];
-    out = beta == 0.f ? alpha * sums[p] : alpha * sums[p] + beta * out;
+    c[p * c_step] = beta == 0.f ? alpha * sums[p] : alpha * sums[p] + beta * c0[p * c0_step];
+  }
+}
+
+// The row copied into every row of C, for the paths that add beta * C in place: the first row,
+// then the rows done so far after them, doubling, so log₂ M copies where rows are contiguous
+// (for a task head's [10, 1] output, ten 4-byte memmove calls took as long as its product).
+void copy_row(int64_t M, int64_t N, const float* row, float* C, int64_t ldc) {
+  if (ldc != N) {
+    for (int64_t i = 0; i < M; ++i) std::copy_n(row, N, C + i * ldc);
+    return;
+  }
+  std::copy_n(row, N, C);
+  for (int64_t done = 1; done < M; done *= 2) {
+    std::copy_n(C, std::min(done, M - done) * N, C + done * N);
   }
 }
 
 }  // namespace
 
-// The product of gemm.h's gemm(), with this level's instructions.
+// The product of gemm.h's gemm() (row null) or gemm_row(), with this level's instructions.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+          int64_t lda, const float* B, int64_t ldb, float beta, const float* row, float* C,
+          int64_t ldc) {
   if (M == 0 || N == 0) return;
+  if (beta == 0.f) row = nullptr;
+  // The products read the row in place of C, but for these paths it is copied into C first.
+  const auto row_into_c = [&] {
+    if (row != nullptr) copy_row(M, N, row, C, ldc);
+  };
   MatrixMap c(C, M, N, Eigen::OuterStride<>(ldc));
   if (K == 0) {
+    row_into_c();
     // An empty sum: op(A)·op(B) is all zeros.
     if (beta == 0.f) {
       c.setZero();
@@ -536,7 +574,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     return;
   }
   if (K == 1) {
-    outer_product(M, N, alpha, A, trans_a ? 1 : lda, B, trans_b ? ldb : 1, beta, C, ldc);
+    outer_product(M, N, alpha, A, trans_a ? 1 : lda, B, trans_b ? ldb : 1, beta, row, C, ldc);
     return;
   }
   if ((M == 1 || N == 1) && M * N * K <= kVectorProductMaxWork) {
@@ -546,21 +584,24 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     const int64_t a_row = trans_a ? 1 : lda, a_k = trans_a ? lda : 1;
     const int64_t b_col = trans_b ? ldb : 1, b_k = trans_b ? 1 : ldb;
     if (N == 1) {
-      vector_product(M, K, alpha, A, a_row, a_k, B, b_k, beta, C, ldc);
+      vector_product(M, K, alpha, A, a_row, a_k, B, b_k, beta, row == nullptr ? C : row,
+                     row == nullptr ? ldc : 0, C, ldc);
     } else {
-      vector_product(N, K, alpha, B, b_col, b_k, A, a_k, beta, C, 1);
+      vector_product(N, K, alpha, B, b_col, b_k, A, a_k, beta, row == nullptr ? C : row, 1, C, 1);
     }
     return;
   }
   if (use_transposed_direct_gemm(trans_a, M, N, K)) {
     // Cᵀ = op(B)ᵀ·op(A)ᵀ, written into C transposed.
-    direct_gemm(!trans_b, !trans_a, N, M, K, alpha, B, ldb, A, lda, beta, C, 1, ldc);
+    row_into_c();
+    direct_gemm(!trans_b, !trans_a, N, M, K, alpha, B, ldb, A, lda, beta, nullptr, C, 1, ldc);
     return;
   }
   if (use_direct_gemm(trans_b, M, N, K)) {
-    direct_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 1);
+    direct_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, row, C, ldc, 1);
     return;
   }
+  row_into_c();
 #ifdef _OPENMP
   // Eigen splits a product across threads once it exceeds ~50,000 multiply-adds, but waking
   // and joining OpenMP threads costs more than that saves until products are far larger, and
