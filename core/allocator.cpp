@@ -20,6 +20,10 @@ namespace {
 // spent ~40% of its time in the kernel that way.
 constexpr size_t kSmallLargest = kSmallClasses * kSmallGranule;  // 4 KiB
 constexpr size_t kPage = 4096;
+// Every block starts on a cache line (allocator.h). With malloc's 16 bytes, a vector loop over
+// a tensor's floats split most of its 64-byte loads and stores across two lines: an 8-member
+// ensemble step took 6% longer, the seed model's SGD update 4%.
+constexpr std::align_val_t kBlockAlignment{64};
 constexpr size_t kLargest = 1 << 20;                               // bigger blocks bypass the pool
 constexpr size_t kClasses = kSmallClasses + kLargest / kPage - 1;  // 64 + 255
 constexpr size_t kMaxCachedLargeBytes = 16 << 20;  // at most 16 MiB idle in all large lists
@@ -53,20 +57,21 @@ class Pool {
     small_free_lists.active = false;
     for (size_t c = 0; c < kSmallClasses; ++c) {
       FreeBlock*& head = small_free_lists.head[c];
-      while (head) ::operator delete(std::exchange(head, head->next));
+      while (head) ::operator delete(std::exchange(head, head->next), kBlockAlignment);
       small_free_lists.count[c] = 0;
     }
     for (FreeList& list : large_) {
-      while (list.head) ::operator delete(std::exchange(list.head, list.head->next));
+      while (list.head)
+        ::operator delete(std::exchange(list.head, list.head->next), kBlockAlignment);
     }
     pool_destroyed = true;
   }
 
   // A block of class c, when the inline path found none listed (or this is a large class).
   void* allocate(size_t c) {
-    if (c < kSmallClasses) return ::operator new(class_bytes(c));
+    if (c < kSmallClasses) return ::operator new(class_bytes(c), kBlockAlignment);
     FreeList& list = large_[c - kSmallClasses];
-    if (!list.head) return ::operator new(class_bytes(c));
+    if (!list.head) return ::operator new(class_bytes(c), kBlockAlignment);
     --list.count;
     idle_large_bytes_ -= class_bytes(c);
     return std::exchange(list.head, list.head->next);
@@ -75,11 +80,11 @@ class Pool {
   // Lists a block of class c, or frees it where its list is full.
   void deallocate(void* block, size_t c) {
     if (c < kSmallClasses) {
-      if (!list_small_block(block, c)) ::operator delete(block);
+      if (!list_small_block(block, c)) ::operator delete(block, kBlockAlignment);
       return;
     }
     if (idle_large_bytes_ + class_bytes(c) > kMaxCachedLargeBytes) {
-      ::operator delete(block);
+      ::operator delete(block, kBlockAlignment);
       return;
     }
     FreeList& list = large_[c - kSmallClasses];
@@ -119,7 +124,7 @@ class LargeCache {
     if (!block) {
       peak_ = std::max(peak_, live_ + bytes);
       while (!idle_.empty() && live_ + idle_bytes_ + bytes > peak_) free_oldest();
-      block = ::operator new(bytes);
+      block = ::operator new(bytes, kBlockAlignment);
     }
     live_ += bytes;
     return block;
@@ -165,7 +170,7 @@ class LargeCache {
   }
 
   void free_oldest() {
-    ::operator delete(idle_.front().block);
+    ::operator delete(idle_.front().block, kBlockAlignment);
     idle_bytes_ -= idle_.front().bytes;
     idle_.erase(idle_.begin());
   }
@@ -206,10 +211,10 @@ void* pool_allocate_slow(size_t bytes) {
   if (bytes > kLargest && kPooling) {
     return large_cache()->allocate(large_block_bytes(bytes));
   }
-  if (!pooled_size(bytes)) return ::operator new(bytes);
+  if (!pooled_size(bytes)) return ::operator new(bytes, kBlockAlignment);
   const size_t c = size_class(bytes);
   Pool* pool = this_thread_pool();
-  return pool ? pool->allocate(c) : ::operator new(class_bytes(c));
+  return pool ? pool->allocate(c) : ::operator new(class_bytes(c), kBlockAlignment);
 }
 
 void pool_deallocate_slow(void* block, size_t bytes) noexcept {
@@ -222,7 +227,7 @@ void pool_deallocate_slow(void* block, size_t bytes) noexcept {
   if (pool) {
     pool->deallocate(block, size_class(bytes));
   } else {
-    ::operator delete(block);
+    ::operator delete(block, kBlockAlignment);
   }
 }
 

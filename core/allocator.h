@@ -69,7 +69,8 @@ void pool_deallocate_slow(void* block, size_t bytes) noexcept;
 // 10% of the seed step's time. With `bytes` a constant (a tensor handle, a node), the class is
 // one too.
 
-/// A block of at least `bytes` bytes, aligned for any scalar type (16 bytes).
+/// A block of at least `bytes` bytes, aligned to a cache line (64 bytes), so that a tensor's
+/// floats start on one and a vector loop over them splits no load or store across two.
 inline void* pool_allocate(size_t bytes) {
   const size_t c = (bytes - 1) / kSmallGranule;  // bytes == 0 wraps: not a small class
   if (kPooling && c < kSmallClasses) {
@@ -120,7 +121,7 @@ struct PoolAllocator {
   template <class U>
   PoolAllocator(const PoolAllocator<U>&) {}
   T* allocate(size_t n) {
-    static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__, "pool blocks are 16-aligned");
+    static_assert(alignof(T) <= 64, "pool blocks are 64-aligned");
     return static_cast<T*>(pool_allocate(n * sizeof(T)));
   }
   void deallocate(T* p, size_t n) noexcept { pool_deallocate(p, n * sizeof(T)); }
