@@ -1,8 +1,6 @@
 // Matrix products. One primitive, a batch of GEMMs with optional transposes, carries the
 // gradient rule; matmul's 1-d and broadcast cases reshape and expand around it.
 
-#include <algorithm>
-
 #include <ember/core/ops/common.h>
 #include <ember/kernels/cpu/gemm.h>
 
@@ -46,16 +44,6 @@ Tensor batched_gemm(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b
                                                 : batched_gemm(a, g, !trans_a, false);
                                })};
                 });
-}
-
-// out [rows, width] set to `row` in every row: the first row, then the rows done so far copied
-// after them, doubling, so log₂(rows) copies rather than one per row.
-void broadcast_row(const float* row, int64_t width, float* out, int64_t rows) {
-  if (rows <= 0) return;
-  std::copy_n(row, width, out);
-  for (int64_t done = 1; done < rows; done *= 2) {
-    std::copy_n(out, std::min(done, rows - done) * width, out + done * width);
-  }
 }
 
 // linear's product and gradient rule for rows x [B, in] and a weight w [N, in] (linear), or,
@@ -228,11 +216,12 @@ Tensor batched_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   // The biases are copied into every row first, all members' at once, then each member's GEMM
   // adds onto its columns of it. (Through gemm_row, a member's product that goes to Eigen
   // would copy its bias row into each of its rows one by one, as they are not contiguous.)
-  if (b.defined()) broadcast_row(b.data(), members * out_features, out.data(), batch);
+  const int64_t width = members * out_features;
+  if (b.defined()) kernels::cpu::fill_rows(b.data(), width, out.data(), batch, width);
   for (int64_t k = 0; k < members; ++k) {
     kernels::cpu::gemm(false, true, batch, out_features, in, 1.f, x.data() + k * in, members * in,
                        w.data() + k * out_features * in, in, b.defined() ? 1.f : 0.f,
-                       out.data() + k * out_features, members * out_features);
+                       out.data() + k * out_features, width);
   }
   return record(
       "BatchedAddmmBackward", std::move(out), {x, w, b}, {x, w},

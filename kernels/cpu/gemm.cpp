@@ -72,7 +72,7 @@ void gemm_row(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
     // product is.
     if (row != nullptr && beta != 0.f) {
       parallel_for(M, N, [&](int64_t first, int64_t last) {
-        for (int64_t i = first; i < last; ++i) std::copy_n(row, N, C + i * ldc);
+        fill_rows(row, N, C + first * ldc, last - first, ldc);
       });
     }
     blas::gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -82,6 +82,18 @@ void gemm_row(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
   // Chosen on the first call; the function-local static costs one load and branch per call.
   static const GemmKernel kernel = gemm_kernel(cpu_level());
   kernel(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, row, C, ldc);
+}
+
+void fill_rows(const float* row, int64_t N, float* C, int64_t M, int64_t ldc) {
+  if (M <= 0) return;
+  if (ldc != N) {
+    for (int64_t i = 0; i < M; ++i) std::copy_n(row, N, C + i * ldc);
+    return;
+  }
+  std::copy_n(row, N, C);
+  for (int64_t done = 1; done < M; done *= 2) {
+    std::copy_n(C, std::min(done, M - done) * N, C + done * N);
+  }
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

@@ -22,6 +22,13 @@ void gemm_row(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
               const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
               const float* row, float* C, int64_t ldc);
 
+/// Sets each of C's M rows (row stride ldc) to `row` (N floats): gemm_row's starting values,
+/// for the paths that add beta * C in place, and any other broadcast of a row. Contiguous rows
+/// (ldc == N) are the first row, then the rows done so far copied after them, doubling:
+/// log₂ M copies rather than M (for a [10, 1] output, ten 4-byte memmove calls took as long as
+/// a task head's product).
+void fill_rows(const float* row, int64_t N, float* C, int64_t M, int64_t ldc);
+
 /// gemm_row's parameters, and its meaning; with row null, gemm's.
 using GemmKernel = void (*)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                             float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,

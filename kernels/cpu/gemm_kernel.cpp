@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include <ember/kernels/cpu/gemm.h>
+
 #if defined(__FMA__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -536,20 +538,6 @@ void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a
   }
 }
 
-// The row copied into every row of C, for the paths that add beta * C in place: the first row,
-// then the rows done so far after them, doubling, so log₂ M copies where rows are contiguous
-// (for a task head's [10, 1] output, ten 4-byte memmove calls took as long as its product).
-void copy_row(int64_t M, int64_t N, const float* row, float* C, int64_t ldc) {
-  if (ldc != N) {
-    for (int64_t i = 0; i < M; ++i) std::copy_n(row, N, C + i * ldc);
-    return;
-  }
-  std::copy_n(row, N, C);
-  for (int64_t done = 1; done < M; done *= 2) {
-    std::copy_n(C, std::min(done, M - done) * N, C + done * N);
-  }
-}
-
 }  // namespace
 
 // The product of gemm.h's gemm() (row null) or gemm_row(), with this level's instructions.
@@ -560,7 +548,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   if (beta == 0.f) row = nullptr;
   // The products read the row in place of C, but for these paths it is copied into C first.
   const auto row_into_c = [&] {
-    if (row != nullptr) copy_row(M, N, row, C, ldc);
+    if (row != nullptr) fill_rows(row, N, C, M, ldc);
   };
   MatrixMap c(C, M, N, Eigen::OuterStride<>(ldc));
   if (K == 0) {
