@@ -48,6 +48,23 @@ void column_sums(const float* x, int64_t rows, int64_t columns, int64_t first, i
   }
 }
 
+// Σ in[0, n) in double, in four chains so that the adds overlap instead of waiting on one
+// another.
+double chained_sum(const float* in, int64_t n) {
+  double part[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (int lane = 0; lane < 4; ++lane) part[lane] += in[i + lane];
+  }
+  for (; i < n; ++i) part[0] += in[i];
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
+// out[0] = scale · Σ x[0, n)
+void whole_sum(const float* x, int64_t n, double scale, float* out) {
+  out[0] = static_cast<float>(chained_sum(x, n) * scale);
+}
+
 // Every other reduction: x (contiguous, numel elements) walked row by row over `shape`
 // (ndim dims after compact_dims), each row added into total at the output offsets `strides`.
 void strided_sums(const float* x, const int64_t* shape, const int64_t* strides, size_t ndim,
@@ -59,14 +76,7 @@ void strided_sums(const float* x, const int64_t* shape, const int64_t* strides, 
     const float* in = x + row * inner;
     double* sums = total + offset;
     if (step == 0) {
-      // Four chains, so the adds overlap instead of waiting on one another.
-      double part[4] = {0, 0, 0, 0};
-      int64_t i = 0;
-      for (; i + 4 <= inner; i += 4) {
-        for (int lane = 0; lane < 4; ++lane) part[lane] += in[i + lane];
-      }
-      for (; i < inner; ++i) part[0] += in[i];
-      sums[0] += (part[0] + part[1]) + (part[2] + part[3]);
+      sums[0] += chained_sum(in, inner);
     } else if (step == 1) {
       for (int64_t i = 0; i < inner; ++i) sums[i] += in[i];
     } else {
@@ -86,6 +96,13 @@ void sum_reduce(const float* x, std::span<const int64_t> x_shape,
                 std::span<const int64_t> out_strides, double scale, float* out, int64_t out_numel) {
   int64_t numel = 1;
   for (int64_t size : x_shape) numel *= size;
+  if (out_numel == 1 && numel > 1) {
+    // Everything to one value (a loss's mean): the walk below would merge all dims into one
+    // row and sum it the same way, after bookkeeping that made a recorded mean of a [10, 1]
+    // tensor 145 ns instead of 123 (Zen 4).
+    run_at_cpu_level([](auto... args) { whole_sum(args...); }, x, numel, scale, out);
+    return;
+  }
   Scratch<int64_t, 8> shape(x_shape.size(), 0), strides(x_shape.size(), 0);
   for (size_t d = 0; d < x_shape.size(); ++d) {
     shape[d] = x_shape[d];
