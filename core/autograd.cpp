@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 
 namespace ember {
 
@@ -101,8 +102,8 @@ struct Roots {
 
 // Step 1: checks the outputs and their grad_outputs, and pairs each output's node with its
 // seed gradient (ones for a one-element output when none is given).
-Roots check_roots(const char* op, const std::vector<Tensor>& outputs,
-                  const std::vector<Tensor>& grad_outputs) {
+Roots check_roots(const char* op, std::span<const Tensor> outputs,
+                  std::span<const Tensor> grad_outputs) {
   if (!grad_outputs.empty() && grad_outputs.size() != outputs.size()) {
     throw Error(std::string(op) + ": got " + std::to_string(grad_outputs.size()) +
                 " grad_outputs for " + std::to_string(outputs.size()) + " outputs");
@@ -251,8 +252,8 @@ std::vector<Tensor> run_ready_queue(const Roots& roots, const NodePointers& targ
 }
 
 // The engine, in the three steps above; `targets` as for run_ready_queue.
-std::vector<Tensor> run_backward(const char* op, const std::vector<Tensor>& outputs,
-                                 const std::vector<Tensor>& grad_outputs, bool retain_graph,
+std::vector<Tensor> run_backward(const char* op, std::span<const Tensor> outputs,
+                                 std::span<const Tensor> grad_outputs, bool retain_graph,
                                  bool create_graph, const NodePointers& targets) {
   const Roots roots = check_roots(op, outputs, grad_outputs);
   const NodePointers graph = count_dependencies(roots.nodes);
@@ -445,6 +446,12 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
               bool retain_graph, bool create_graph) {
   run_backward("backward", outputs, grad_outputs, retain_graph || create_graph, create_graph, {});
+}
+
+void detail::backward_one(const Tensor& output, const Tensor& grad_output, bool retain_graph,
+                          bool create_graph) {
+  const std::span<const Tensor> seeds(&grad_output, grad_output.defined() ? 1 : 0);
+  run_backward("backward", {&output, 1}, seeds, retain_graph || create_graph, create_graph, {});
 }
 
 bool grad_enabled() { return grad_mode; }

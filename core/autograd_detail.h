@@ -72,6 +72,12 @@ bool should_record(TensorRefs inputs);
 Tensor attach(std::shared_ptr<FunctionNode> node, Tensor output, TensorRefs inputs,
               TensorRefs saved, bool save_output);
 
+/// Tensor::backward: backward() from one output, seeded with `grad_output` unless it is
+/// undefined, without the two vectors (a heap allocation per training step) that the
+/// public form takes.
+void backward_one(const Tensor& output, const Tensor& grad_output, bool retain_graph,
+                  bool create_graph);
+
 // Both `record`s: a node holding `backward`, attached when some input needs a gradient.
 template <class Backward>
 Tensor record_node(const char* name, Tensor output, TensorRefs inputs, TensorRefs saved,

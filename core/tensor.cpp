@@ -201,9 +201,7 @@ Tensor share_storage(const Tensor& source, const Shape& shape) {
 Tensor Tensor::detach() const { return share_storage(*this, shape()); }
 
 void Tensor::backward(const Tensor& grad_output, bool retain_graph, bool create_graph) const {
-  ember::backward({*this},
-                  grad_output.defined() ? std::vector<Tensor>{grad_output} : std::vector<Tensor>{},
-                  retain_graph, create_graph);
+  detail::backward_one(*this, grad_output, retain_graph, create_graph);
 }
 
 uint64_t Tensor::version() const { return checked(impl_, "version").storage->version; }
