@@ -159,6 +159,14 @@ constexpr double kParallelWork = 1 << 21;
 // 1024x10x256. With SSE2 the two were within ±20% either way, so the baseline level keeps the
 // limits above.
 constexpr bool kDirectNarrowProducts = kVectorBytes >= 32;
+// With AVX-512 the direct kernel leads Eigen at every size below kParallelWork (one thread),
+// any shape and transposes, since it packs Bᵀ with 16x16 transposes (transpose_16x16). Eigen /
+// direct, µs, Zen 4, the better of two runs: 40³ NN 1.75 / 1.44, 64³ NN 5.83 / 4.61, NT 5.99 /
+// 4.95, 96³ NN 17.8 / 15.4, 120³ NN 34.2 / 31.9, 64x400x10 NT 7.06 / 5.76, 12x300x30 NT 3.66 /
+// 2.88, 200x100x50 NN 21.8 / 20.1, 100x64x200 TN 26.8 / 22.4; none slower. (Not measured on an
+// Intel AVX-512 machine, where Eigen's kernel has two full-width FMA units to fill, as has
+// this one.)
+constexpr bool kDirectBelowParallelWork = kVectorBytes == 64;
 
 // Which products the direct kernel takes. One with a vector operand (M == 1 or N == 1) goes to
 // vector_product below when tiny, else to Eigen's matrix-vector kernel, which sums with
@@ -167,7 +175,9 @@ constexpr bool kDirectNarrowProducts = kVectorBytes >= 32;
 bool use_direct_gemm(bool trans_b, int64_t M, int64_t N, int64_t K) {
   if (M == 1 || N == 1 || K > kDirectMaxDepth) return false;
   const double work = double(M) * double(N) * double(K);
-  if (kDirectNarrowProducts && N <= kStripWidth && work < kParallelWork) return true;
+  if (work < kParallelWork &&
+      (kDirectBelowParallelWork || (kDirectNarrowProducts && N <= kStripWidth)))
+    return true;
   if (work > kDirectMaxWork) return false;
   return !trans_b || N * K <= kDirectMaxTransposedB;
 }
