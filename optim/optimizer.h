@@ -19,6 +19,7 @@
 
 #include <ember/core/autograd.h>
 #include <ember/core/tensor.h>
+#include <ember/core/tensor_impl.h>
 #include <ember/error.h>
 
 namespace ember::optim {
@@ -136,7 +137,9 @@ class Optimizer {
     for (size_t group = 0; group < groups_.size(); ++group) {
       for (Tensor& param : groups_[group]) {
         ParamState& state = state_[index++];
-        const Tensor grad = param.grad();
+        // By reference: `grad()` returns a copy, whose two reference-count updates (atomic, once
+        // the program has a second thread) cost ~30 ns of the seed model's ~190 ns SGD step.
+        const Tensor& grad = param.impl()->grad;
         if (!grad.defined()) continue;
         ++state.step;
         update(group, param, grad, state);
