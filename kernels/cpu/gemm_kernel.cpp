@@ -163,9 +163,8 @@ constexpr bool kDirectNarrowProducts = kVectorBytes >= 32;
 // any shape and transposes, since it packs Bᵀ with 16x16 transposes (transpose_16x16). Eigen /
 // direct, µs, Zen 4, the better of two runs: 40³ NN 1.75 / 1.44, 64³ NN 5.83 / 4.61, NT 5.99 /
 // 4.95, 96³ NN 17.8 / 15.4, 120³ NN 34.2 / 31.9, 64x400x10 NT 7.06 / 5.76, 12x300x30 NT 3.66 /
-// 2.88, 200x100x50 NN 21.8 / 20.1, 100x64x200 TN 26.8 / 22.4; none slower. (Not measured on an
-// Intel AVX-512 machine, where Eigen's kernel has two full-width FMA units to fill, as has
-// this one.)
+// 2.88, 200x100x50 NN 21.8 / 20.1, 100x64x200 TN 26.8 / 22.4; none slower. Not measured on an
+// Intel AVX-512 machine, whose two full-width FMA units Zen 4 does not have.
 constexpr bool kDirectBelowParallelWork = kVectorBytes == 64;
 
 // Which products the direct kernel takes. One with a vector operand (M == 1 or N == 1) goes to
@@ -554,10 +553,6 @@ float multiply_add(float acc, float a, float b) {
 #endif
 }
 
-// C = alpha * op(A)·op(B) + beta * C0 for M == 1 or N == 1: P dot products of length K with
-// one shared vector, P the other dim, each summed over k in increasing order (as the tiles sum).
-// Output p is c[p * c_step], its C0 term c0[p * c0_step] (C itself, or the row added to every
-// row of C); its k-th terms are a[p * a_p + k * a_k] and the vector's b[k * b_k].
 #if defined(__AVX512F__)
 // Σ_k a[p * a_p + k] · b[k * b_k] for p < P, in one vector, for P, K <= 16: A's rows transposed
 // in registers, then one multiply-add per k. Out of line: inlined into vector_product, it made
@@ -573,6 +568,10 @@ float multiply_add(float acc, float a, float b) {
 }
 #endif
 
+// C = alpha * op(A)·op(B) + beta * C0 for M == 1 or N == 1: P dot products of length K with
+// one shared vector, P the other dim, each summed over k in increasing order (as the tiles sum).
+// Output p is c[p * c_step], its C0 term c0[p * c0_step] (C itself, or the row added to every
+// row of C); its k-th terms are a[p * a_p + k * a_k] and the vector's b[k * b_k].
 void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a_p, int64_t a_k,
                     const float* b, int64_t b_k, float beta, const float* c0, int64_t c0_step,
                     float* c, int64_t c_step) {
