@@ -16,11 +16,7 @@ thread_local bool anomaly_mode = false;
 
 std::string shape_of(const Tensor& t) { return to_string(t.shape()); }
 
-// Whether nothing but this handle can see t's values: no other handle to its TensorImpl and no
-// other tensor on its storage (a view, or a saved output). Only then may they change in place.
-bool unshared(const Tensor& t) {
-  return t.impl_ptr().use_count() == 1 && t.impl()->storage.use_count() == 1;
-}
+using detail::unshared;
 
 // The sink of a leaf: adds the incoming gradient into the leaf's `.grad()`.
 class AccumulateGrad : public Node {

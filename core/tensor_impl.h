@@ -51,6 +51,12 @@ Tensor share_storage(const Tensor& source, const Shape& shape);
 namespace detail {
 /// Throws Error("<what>: the tensor is undefined").
 [[noreturn, gnu::cold]] void throw_undefined(const char* what);
+
+/// Whether nothing but this handle can see t's values: no other handle to its TensorImpl and no
+/// other tensor on its storage (a view, or a saved output). Only then may they change in place.
+inline bool unshared(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.impl_ptr()->storage.use_count() == 1;
+}
 }  // namespace detail
 
 // Tensor's accessors, inline: ops call them many times per application, and out of line they

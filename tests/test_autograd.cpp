@@ -77,6 +77,32 @@ TEST_CASE("grad() of a non-leaf input is the gradient flowing into it", "[autogr
   CHECK(grad({y}, {h})[0].to_vector() == std::vector<float>{6.f, 12.f});  // 2h
 }
 
+TEST_CASE("a backward writes its gradient over the incoming one only if nothing else sees it",
+          "[autograd]") {
+  // relu's and pow's backwards may compute in the incoming gradient's memory (it is most often
+  // a gradient the engine made for them alone); every other holder must see it unchanged.
+  Tensor x = tensor({-1.f, 2.f, -3.f}, true);
+  SECTION("a grad_output passed by the caller") {
+    const Tensor g = tensor({5.f, 6.f, 7.f});
+    backward({relu(x)}, {g});
+    CHECK(g.to_vector() == std::vector<float>{5.f, 6.f, 7.f});
+    CHECK(x.grad().to_vector() == std::vector<float>{0.f, 6.f, 0.f});
+    backward({x.pow(2.f)}, {g});
+    CHECK(g.to_vector() == std::vector<float>{5.f, 6.f, 7.f});
+  }
+  SECTION("a gradient grad() also returns") {
+    const Tensor h = relu(x);
+    const std::vector<Tensor> g = grad({(h * tensor({5.f, 6.f, 7.f})).sum()}, {h, x});
+    CHECK(g[0].to_vector() == std::vector<float>{5.f, 6.f, 7.f});
+    CHECK(g[1].to_vector() == std::vector<float>{0.f, 6.f, 0.f});
+  }
+  SECTION("a gradient that add passes to both of its inputs") {
+    const Tensor a = x * 1.f, b = x * 1.f;
+    (relu(a) + b.pow(2.f)).sum().backward();  // relu's and pow's nodes get one tensor
+    CHECK(x.grad().to_vector() == std::vector<float>{-2.f, 5.f, -6.f});  // [x > 0] + 2x
+  }
+}
+
 TEST_CASE("grad() rejects an unused input unless allow_unused", "[autograd]") {
   Tensor x = tensor({1.f}, true), unused = tensor({1.f}, true);
   Tensor y = (x * 2.f).sum();

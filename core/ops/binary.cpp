@@ -77,7 +77,7 @@ namespace {
 // g, a: the same shape; result: that shape
 Tensor pow_backward(const Tensor& g, const Tensor& a, float exponent) {
   if (exponent == 0.f) return zeros_like(g);
-  Tensor out = empty(g.shape());
+  Tensor out = detail::gradient_out(g);
   if (exponent == 2.f) {
     kernels::cpu::zip(g.data(), a.data(), out.data(), g.numel(),
                       [](float gv, float av) { return gv * (2.f * av); });
@@ -86,14 +86,15 @@ Tensor pow_backward(const Tensor& g, const Tensor& a, float exponent) {
       return gv * (exponent * std::pow(av, exponent - 1.f));
     });
   }
-  return record("PowBackward0Backward0", std::move(out), {g, a}, {g, a},
-                [exponent](const Tensor& gg, const BackwardContext& ctx) {
-                  const Tensor &g = ctx.saved[0], &a = ctx.saved[1];
-                  return Grads{grad_if(ctx, 0, [&] { return pow_backward(gg, a, exponent); }),
-                               grad_if(ctx, 1, [&] {
-                                 return exponent * pow_backward(gg * g, a, exponent - 1.f);
-                               })};
-                });
+  return record(
+      "PowBackward0Backward0", std::move(out), {g, a}, {g, a},
+      [exponent](const Tensor& gg, const BackwardContext& ctx) {
+        const Tensor &g = ctx.saved[0], &a = ctx.saved[1];
+        // d/da first: d/dg may be written over gg (see detail::gradient_out)
+        Tensor da =
+            grad_if(ctx, 1, [&] { return exponent * pow_backward(gg * g, a, exponent - 1.f); });
+        return Grads{grad_if(ctx, 0, [&] { return pow_backward(gg, a, exponent); }), std::move(da)};
+      });
 }
 }  // namespace
 

@@ -65,6 +65,14 @@ Tensor unary_map(const char* op, const Tensor& x, F f) {
   return out;
 }
 
+/// Where an elementwise backward writes d(loss)/d(input) computed from g = d(loss)/d(output):
+/// into g itself when nothing else can see it and no graph of the backward is being built (the
+/// engine hands a node the only handle to a gradient made for it alone), else into a new tensor.
+/// Only for the last read of g: the caller must not read g after writing the result.
+inline Tensor gradient_out(const Tensor& g) {
+  return unshared(g) && !grad_enabled() ? g : empty(g.shape());
+}
+
 /// Normalises and checks a list of dims (no repeats). Empty means all dims.
 Dims normalize_dims(const Dims& dims, int64_t ndim, const char* op);
 

@@ -60,7 +60,7 @@ namespace {
 // threshold_backward); the mask is constant almost everywhere, so y gets no gradient.
 // g, y: the same shape; result: that shape
 Tensor threshold_backward(const Tensor& g, const Tensor& y) {
-  Tensor out = empty(g.shape());
+  Tensor out = detail::gradient_out(g);
   kernels::cpu::zip(g.data(), y.data(), out.data(), g.numel(),
                     [](float gv, float yv) { return yv > 0.f ? gv : 0.f; });
   return record("ThresholdBackwardBackward0", std::move(out), {g}, {y},
