@@ -269,11 +269,12 @@ SavedTensor SavedTensor::input(const Tensor& t) {
   return saved;
 }
 
-SavedTensor SavedTensor::output(const Tensor& t) {
+SavedTensor SavedTensor::output(const Tensor& t, std::weak_ptr<Node> owner) {
   SavedTensor saved;
   saved.tensor_ = t.detach();
   saved.version_ = t.version();
   saved.is_output_ = true;
+  saved.producer_ = std::move(owner);
   return saved;
 }
 
@@ -286,20 +287,20 @@ void SavedTensor::check_version(const Node& owner) const {
   }
 }
 
-Tensor SavedTensor::take(Node& owner) {
+Tensor SavedTensor::take(const Node& owner) {
   if (!tensor_.defined() || (is_output_ && grad_enabled())) return unpack(owner);
   check_version(owner);
   return std::move(tensor_);
 }
 
-Tensor SavedTensor::unpack(Node& owner) const {
+Tensor SavedTensor::unpack(const Node& owner) const {
   if (!tensor_.defined()) return tensor_;
   check_version(owner);
   if (is_output_ && grad_enabled()) {
-    // Building a graph of the backward (create_graph): the output must lead back to `owner`
+    // Building a graph of the backward (create_graph): the output must lead back to its node
     // so that second derivatives flow through it. The link lives only as long as this call.
     Tensor linked = share_storage(tensor_, tensor_.shape());
-    linked.impl()->grad_fn = owner.shared_from_this();
+    linked.impl()->grad_fn = producer_.lock();
     linked.impl()->requires_grad = true;
     return linked;
   }
@@ -404,7 +405,7 @@ Tensor attach(std::shared_ptr<FunctionNode> node, Tensor output, TensorRefs inpu
   node->saved.reserve(saved.size());
   for (const Tensor& tensor : saved) node->saved.push_back(SavedTensor::input(tensor));
   if (save_output) {
-    node->output = SavedTensor::output(output);
+    node->output = SavedTensor::output(output, node);
     node->has_output = true;
   }
   output.impl()->grad_fn = std::move(node);

@@ -46,7 +46,7 @@ struct Grads : TensorList {
 using NodeList = std::vector<std::shared_ptr<Node>, detail::PoolAllocator<std::shared_ptr<Node>>>;
 
 /// A node of the autograd graph: the backward of one op application.
-class Node : public std::enable_shared_from_this<Node> {
+class Node {
  public:
   virtual ~Node();
   /// Given d(loss)/d(output), returns d(loss)/d(input) for each input (undefined where the
@@ -82,13 +82,15 @@ class SavedTensor {
   SavedTensor() = default;
   /// Saves an input of the op as it is (its graph stays reachable for create_graph).
   static SavedTensor input(const Tensor& t);
-  /// Saves the op's own output, detached, to avoid a node -> output -> node cycle.
-  static SavedTensor output(const Tensor& t);
+  /// Saves the op's own output, detached, to avoid a node -> output -> node cycle; `owner`,
+  /// the op's node, is kept weakly for re-linking the output to it (see unpack).
+  static SavedTensor output(const Tensor& t, std::weak_ptr<Node> owner);
 
-  /// The saved tensor; for a saved output, re-linked to `owner` when grad mode is on.
-  Tensor unpack(Node& owner) const;
+  /// The saved tensor; for a saved output, re-linked to its node when grad mode is on.
+  /// `owner` (the node that saved it) names the node in errors.
+  Tensor unpack(const Node& owner) const;
   /// Same, for the last use: the tensor is moved out, leaving this empty.
-  Tensor take(Node& owner);
+  Tensor take(const Node& owner);
   void release() { tensor_ = Tensor(); }
   /// Drops the tensor; if this was its last handle, first moves its producer node to `out`
   /// (see Node::hand_over_owned_nodes).
@@ -99,6 +101,7 @@ class SavedTensor {
   Tensor tensor_;
   uint64_t version_ = 0;
   bool is_output_ = false;
+  std::weak_ptr<Node> producer_;  // a saved output's node (which owns this SavedTensor)
 };
 
 /// What an op's backward function receives besides the output gradient.
