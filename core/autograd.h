@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <ember/core/allocator.h>
+#include <ember/core/small_vector.h>
 #include <ember/core/tensor.h>
 
 namespace ember {
@@ -42,8 +43,11 @@ struct Grads : TensorList {
   template <std::input_iterator It>
   Grads(It first, It last) : TensorList(first, last) {}
 };
-/// A node's edges to its inputs' nodes; also the engine's work lists.
+/// The engine's work lists of nodes.
 using NodeList = std::vector<std::shared_ptr<Node>, detail::PoolAllocator<std::shared_ptr<Node>>>;
+/// A node's edges to its inputs' nodes: up to three (a linear layer's x, W and b) inside the
+/// node itself.
+using Edges = detail::SmallVector<std::shared_ptr<Node>, 3>;
 
 /// A node of the autograd graph: the backward of one op application.
 class Node {
@@ -66,7 +70,7 @@ class Node {
   virtual void hand_over_owned_nodes(NodeList& out);
 
   /// The edges: one per input, the input's node, or null if it needs no gradient.
-  NodeList next;
+  Edges next;
 
   // Scratch space of the engine during one backward (reset when it ends).
   bool seen = false;  // reached while discovering the graph
@@ -108,7 +112,7 @@ class SavedTensor {
 struct BackwardContext {
   TensorList saved;  // the tensors passed to `record`, in order
   Tensor output;     // the op's output, if `record` was asked to save it
-  const NodeList* edges = nullptr;
+  const Edges* edges = nullptr;
 
   /// Whether input `i` wants a gradient (its edge leads somewhere).
   bool needs_grad(size_t i) const { return (*edges)[i] != nullptr; }

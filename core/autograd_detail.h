@@ -26,7 +26,7 @@ class FunctionNode : public Node {
   void release_saved() final;
   void hand_over_owned_nodes(NodeList& out) final;
 
-  std::vector<SavedTensor, PoolAllocator<SavedTensor>> saved;
+  SmallVector<SavedTensor, 2> saved;  // most ops save at most two inputs
   SavedTensor output;
   bool has_output = false;
 

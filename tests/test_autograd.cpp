@@ -308,6 +308,36 @@ TEST_CASE("a node does not own its output: no reference cycle", "[autograd]") {
   CHECK(x.grad().to_vector()[0] == Approx(std::exp(1.f)));
 }
 
+TEST_CASE("a node's edges beyond the three kept inside it move to a block of their own",
+          "[autograd]") {
+  std::vector<Tensor> parts;
+  for (int i = 0; i < 7; ++i) parts.push_back(full({2}, float(i), true));
+  const Tensor joined = cat(parts);
+  REQUIRE(joined.grad_fn()->next.size() == 7);
+  (joined * joined).sum().backward();  // d/dpart = 2 part
+  for (int i = 0; i < 7; ++i) {
+    CHECK(parts[i].grad().to_vector() == std::vector<float>{2.f * i, 2.f * i});
+  }
+}
+
+TEST_CASE("SmallVector keeps order and destroys each element once, inline and in a block",
+          "[autograd]") {
+  const auto shared = std::make_shared<int>(0);
+  {
+    detail::SmallVector<std::shared_ptr<int>, 2> list;
+    for (int i = 0; i < 9; ++i) list.push_back(i % 2 ? shared : std::make_shared<int>(i));
+    REQUIRE(list.size() == 9);
+    for (int i = 0; i < 9; ++i) CHECK((i % 2 ? list[i] == shared : *list[i] == i));
+    CHECK(shared.use_count() == 5);
+    list.clear();
+    CHECK(list.empty());
+    CHECK(shared.use_count() == 1);
+    list.push_back(shared);
+    list.push_back(shared);
+  }
+  CHECK(shared.use_count() == 1);
+}
+
 TEST_CASE("a 1,000,000-op chain backprops and is freed without recursion", "[autograd]") {
   const int64_t storages_before = live_storage_count();
   {
