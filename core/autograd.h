@@ -110,8 +110,8 @@ class SavedTensor {
 
 /// What an op's backward function receives besides the output gradient.
 struct BackwardContext {
-  TensorList saved;  // the tensors passed to `record`, in order
-  Tensor output;     // the op's output, if `record` was asked to save it
+  detail::SmallVector<Tensor, 2> saved;  // the tensors passed to `record`, in order
+  Tensor output;                         // the op's output, if `record` was asked to save it
   const Edges* edges = nullptr;
 
   /// Whether input `i` wants a gradient (its edge leads somewhere).
