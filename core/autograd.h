@@ -26,8 +26,8 @@
 
 namespace ember {
 
-/// A short list of tensors (a backward's gradients, a node's saved tensors). The graph makes
-/// and drops a few per op, so they come from the per-thread pool (see allocator.h).
+/// A short list of tensors (a backward's gradients). The graph makes and drops a few per op, so
+/// they come from the per-thread pool (see allocator.h).
 using TensorList = std::vector<Tensor, detail::PoolAllocator<Tensor>>;
 /// What a backward returns: one gradient per input, undefined where the input needs none.
 /// `Grads{ga, gb}` moves the gradients in; a std::initializer_list (what braces make of a
