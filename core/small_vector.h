@@ -1,7 +1,8 @@
 #pragma once
 // A vector that keeps its first N elements inside itself: a graph node's edges and saved
 // tensors (one to three of each for most ops) then live in the node's own block instead of two
-// blocks of their own, allocated and freed with every recorded op.
+// blocks of their own, allocated and freed with every recorded op; and a backward's context
+// holds its saved tensors without a block.
 
 #include <cstddef>
 #include <iterator>
@@ -13,7 +14,8 @@
 
 namespace ember::detail {
 
-/// The operations of std::vector that a node uses; beyond N elements they move to a pool block.
+/// The operations of std::vector that the graph uses; beyond N elements they move to a pool
+/// block.
 template <class T, size_t N>
 class SmallVector {
  public:
