@@ -128,13 +128,13 @@ struct BackwardContext {
 template <class Backward>
 Tensor record(const char* name, Tensor output,
               std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
-              std::initializer_list<std::reference_wrapper<const Tensor>> saved, Backward backward,
-              bool save_output = false);
+              std::initializer_list<std::reference_wrapper<const Tensor>> saved,
+              Backward&& backward, bool save_output = false);
 
 /// Same, for ops with a variable number of inputs (cat, stack).
 template <class Backward>
 Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs,
-              const std::vector<Tensor>& saved, Backward backward, bool save_output = false);
+              const std::vector<Tensor>& saved, Backward&& backward, bool save_output = false);
 
 /// Functional form of backward: d(outputs)/d(inputs), weighted by `grad_outputs` (ones for
 /// scalar outputs when omitted). Leaves' `.grad()` is untouched. An input the outputs do

@@ -46,8 +46,9 @@ class FunctionNode : public Node {
 template <class Backward>
 class LambdaNode final : public FunctionNode {
  public:
-  LambdaNode(const char* name, Backward backward)
-      : FunctionNode(name), backward_(std::move(backward)) {}
+  template <class B>
+  LambdaNode(const char* name, B&& backward)
+      : FunctionNode(name), backward_(std::forward<B>(backward)) {}
 
  private:
   Grads backward(const Tensor& grad_output, const BackwardContext& ctx) override {
@@ -78,14 +79,17 @@ Tensor attach(std::shared_ptr<FunctionNode> node, Tensor output, TensorRefs inpu
 void backward_one(const Tensor& output, const Tensor& grad_output, bool retain_graph,
                   bool create_graph);
 
-// Both `record`s: a node holding `backward`, attached when some input needs a gradient.
+// Both `record`s: a node holding `backward`, attached when some input needs a gradient. The
+// lambda travels by reference and is moved once, into the node, and not at all when nothing is
+// recorded (by value, each step moved it again: every Shape it captured, copied element by
+// element).
 template <class Backward>
 Tensor record_node(const char* name, Tensor output, TensorRefs inputs, TensorRefs saved,
-                   Backward backward, bool save_output) {
+                   Backward&& backward, bool save_output) {
   if (!should_record(inputs)) return output;
-  return attach(
-      std::allocate_shared<LambdaNode<Backward>>(PoolAllocator<char>(), name, std::move(backward)),
-      std::move(output), inputs, saved, save_output);
+  return attach(std::allocate_shared<LambdaNode<std::decay_t<Backward>>>(
+                    PoolAllocator<char>(), name, std::forward<Backward>(backward)),
+                std::move(output), inputs, saved, save_output);
 }
 
 }  // namespace ember::detail
@@ -95,20 +99,20 @@ namespace ember {
 template <class Backward>
 Tensor record(const char* name, Tensor output,
               std::initializer_list<std::reference_wrapper<const Tensor>> inputs,
-              std::initializer_list<std::reference_wrapper<const Tensor>> saved, Backward backward,
-              bool save_output) {
-  return detail::record_node(name, std::move(output), inputs, saved, std::move(backward),
-                             save_output);
+              std::initializer_list<std::reference_wrapper<const Tensor>> saved,
+              Backward&& backward, bool save_output) {
+  return detail::record_node(name, std::move(output), inputs, saved,
+                             std::forward<Backward>(backward), save_output);
 }
 
 template <class Backward>
 Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs,
-              const std::vector<Tensor>& saved, Backward backward, bool save_output) {
+              const std::vector<Tensor>& saved, Backward&& backward, bool save_output) {
   using Refs = std::vector<std::reference_wrapper<const Tensor>,
                            detail::PoolAllocator<std::reference_wrapper<const Tensor>>>;
   const Refs input_refs(inputs.begin(), inputs.end()), saved_refs(saved.begin(), saved.end());
-  return detail::record_node(name, std::move(output), input_refs, saved_refs, std::move(backward),
-                             save_output);
+  return detail::record_node(name, std::move(output), input_refs, saved_refs,
+                             std::forward<Backward>(backward), save_output);
 }
 
 }  // namespace ember
