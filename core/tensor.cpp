@@ -4,6 +4,7 @@
 #include <ember/core/tensor.h>
 #include <ember/core/tensor_impl.h>
 #include <ember/error.h>
+#include <ember/kernels/cpu/elementwise.h>
 
 #include <algorithm>
 #include <atomic>
@@ -232,13 +233,15 @@ Tensor& Tensor::add_(const Tensor& other, float alpha) {
   const Tensor addend = other.shape() == shape() ? other : ember::expand(other.detach(), shape());
   const float* in = addend.data();
   float* out = begin_in_place_write(*this, "add_");
-  for (int64_t i = 0, n = numel(); i < n; ++i) out[i] += alpha * in[i];
+  // Through the kernels, at the CPU's level: a loop here is compiled for baseline x86-64 (four
+  // floats a step), and the engine sums a gradient used by several ops with add_.
+  kernels::cpu::zip(out, in, out, numel(), [alpha](float o, float i) { return o + alpha * i; });
   return *this;
 }
 
 Tensor& Tensor::mul_(float factor) {
   float* out = begin_in_place_write(*this, "mul_");
-  for (int64_t i = 0, n = numel(); i < n; ++i) out[i] *= factor;
+  kernels::cpu::map(out, out, numel(), [factor](float o) { return o * factor; });
   return *this;
 }
 

@@ -70,6 +70,24 @@ TEST_CASE("creation errors name the function and the values", "[tensor][errors]"
   CHECK_THROWS_WITH(zeros({2, -1}), Contains("negative size") && Contains("[2, -1]"));
 }
 
+TEST_CASE("add_ and mul_ update every element, broadcast addends included", "[tensor]") {
+  // Lengths around the vector widths and one long enough to be split across threads; small
+  // integers and halves keep every product and sum exact.
+  for (const int64_t n : {1, 15, 16, 17, 37, 300001}) {
+    std::vector<float> a(n), b(n), expected(n);
+    for (int64_t i = 0; i < n; ++i) {
+      a[i] = float(i % 7) - 3.f, b[i] = float(i % 5);
+      expected[i] = (a[i] - 0.5f * b[i]) * 4.f;
+    }
+    Tensor t = tensor(a, {n});
+    t.add_(tensor(b, {n}), -0.5f).mul_(4.f);
+    CHECK(t.to_vector() == expected);
+  }
+  Tensor rows = zeros({2, 3});
+  rows.add_(tensor({1.f, 2.f, 3.f}, {3}), 2.f);
+  CHECK(rows.to_vector() == std::vector<float>{2, 4, 6, 2, 4, 6});
+}
+
 TEST_CASE("item() needs exactly one element", "[tensor][errors]") {
   CHECK(full({1, 1}, 3.f).item() == 3.f);
   CHECK_THROWS_AS(zeros({2}).item(), Error);
