@@ -131,10 +131,11 @@ class LargeCache {
     while (!idle_.empty() && idle_.front().stamp + kLargeBlockStaleAfter < requests_) free_oldest();
     void* block = take(bytes);
     if (!block) {
-      peak_ = std::max(peak_, live_ + bytes);
-      while (!idle_.empty() && live_ + idle_bytes_ + bytes > peak_) free_oldest();
+      const size_t peak = std::max(peak_, live_ + bytes);
+      while (!idle_.empty() && live_ + idle_bytes_ + bytes > peak) free_oldest();
       block = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (block == MAP_FAILED) throw std::bad_alloc();
+      peak_ = peak;  // only once the block exists: a refused request leaves the peak as it was
     }
     live_ += bytes;
     return block;

@@ -16,7 +16,7 @@ void Shape::take_heap(Shape& other) noexcept {
 
 void Shape::grow(size_t capacity) {
   capacity = std::max(capacity, 2 * capacity_);
-  auto grown = std::make_unique_for_overwrite<int64_t[]>(capacity);
+  auto grown = std::make_unique<int64_t[]>(capacity);  // zeroed, as the inline buffer is
   std::copy(data_, data_ + size_, grown.get());
   heap_ = std::move(grown);
   data_ = heap_.get();

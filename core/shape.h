@@ -148,7 +148,8 @@ class Shape {
   // Takes over `other`'s heap block; `other` falls back to its (empty) inline buffer.
   void take_heap(Shape& other) noexcept;
 
-  int64_t inline_[kInline] = {};  // zeroed, so that copy_from never reads an unset value
+  // Zeroed, as a heap block is (grow), so that copy_from never reads an unset value.
+  int64_t inline_[kInline] = {};
   std::unique_ptr<int64_t[]> heap_;
   int64_t* data_ = inline_;
   size_t size_ = 0;

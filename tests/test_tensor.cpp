@@ -307,6 +307,7 @@ TEST_CASE("blocks above 1 MiB are reused, within the peak, until stale", "[tenso
   CHECK(zeros({int64_t(big / 4)}).data() == first);
 }
 
+namespace {
 // Resident pages of this process, from /proc/self/statm.
 int64_t resident_bytes() {
   std::ifstream statm("/proc/self/statm");
@@ -314,6 +315,7 @@ int64_t resident_bytes() {
   statm >> size >> resident;
   return resident * sysconf(_SC_PAGESIZE);
 }
+}  // namespace
 
 TEST_CASE("a released large block leaves the process, whatever malloc's history",
           "[tensor][allocator]") {
@@ -336,6 +338,19 @@ TEST_CASE("a released large block leaves the process, whatever malloc's history"
   detail::release_idle_large_blocks();
   CHECK(resident_bytes() - before < (4 << 20));
   std::free(pin);
+}
+
+TEST_CASE("a large block the system refuses throws bad_alloc and leaves the cache as it was",
+          "[tensor][allocator]") {
+  if (!detail::kPooling) {
+    WARN("AddressSanitizer build: large blocks bypass the cache");
+    return;
+  }
+  const detail::LargeBlockStats before = detail::large_block_stats();
+  CHECK_THROWS_AS(detail::pool_allocate(size_t(1) << 46), std::bad_alloc);  // 64 TiB
+  const detail::LargeBlockStats after = detail::large_block_stats();
+  CHECK(after.live_bytes == before.live_bytes);
+  CHECK(after.peak_live_bytes == before.peak_live_bytes);
 }
 
 TEST_CASE("a child forked after large passes and large blocks runs them too", "[allocator]") {
