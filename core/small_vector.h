@@ -41,14 +41,12 @@ class SmallVector {
   void reserve(size_t capacity) {
     if (capacity > capacity_) grow(capacity);
   }
-  template <class... Args>
-  T& emplace_back(Args&&... args) {
+  // By value: an element of this very list, passed in, is copied before a grow moves it.
+  void push_back(T value) {
     if (size_ == capacity_) grow(2 * capacity_);
-    T* slot = new (data_ + size_) T(std::forward<Args>(args)...);
+    new (data_ + size_) T(std::move(value));
     ++size_;
-    return *slot;
   }
-  void push_back(T value) { emplace_back(std::move(value)); }
   void clear() {
     std::destroy(begin(), end());
     size_ = 0;

@@ -336,6 +336,13 @@ TEST_CASE("SmallVector keeps order and destroys each element once, inline and in
     list.push_back(shared);
   }
   CHECK(shared.use_count() == 1);
+  detail::SmallVector<std::shared_ptr<int>, 2> full;
+  full.push_back(std::make_shared<int>(7));
+  full.push_back(shared);
+  full.push_back(full[0]);  // its own element, while it grows out of the inline room
+  CHECK(full.size() == 3);
+  CHECK(*full[2] == 7);
+  CHECK(full[2] == full[0]);
 }
 
 TEST_CASE("a 1,000,000-op chain backprops and is freed without recursion", "[autograd]") {
