@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <mutex>
 #include <new>
 #include <utility>
@@ -133,8 +134,7 @@ class LargeCache {
     if (!block) {
       const size_t peak = std::max(peak_, live_ + bytes);
       while (!idle_.empty() && live_ + idle_bytes_ + bytes > peak) free_oldest();
-      block = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (block == MAP_FAILED) throw std::bad_alloc();
+      block = map_block(bytes);
       peak_ = peak;  // only once the block exists: a refused request leaves the peak as it was
     }
     live_ += bytes;
@@ -178,6 +178,27 @@ class LargeCache {
       return block;
     }
     return nullptr;
+  }
+
+  // `bytes` mapped from the kernel, starting on a 2 MiB boundary and marked for transparent huge
+  // pages: each whole 2 MiB of the block then faults in as one page, and the products that
+  // stream through it miss the TLB less. Mapped 2 MiB longer than asked, then trimmed to the
+  // boundary. Where the kernel gives huge pages only on request ("madvise" in
+  // /sys/kernel/mm/transparent_hugepage/enabled, as on the Debian 12 machine this was measured
+  // on), this request is the only way a block gets them. Timings in docs/09.
+  static void* map_block(size_t bytes) {
+    constexpr size_t kHugePage = size_t(2) << 20;
+    if (bytes > SIZE_MAX - kHugePage) throw std::bad_alloc();
+    const size_t mapped = bytes + kHugePage;
+    void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    const auto first = reinterpret_cast<uintptr_t>(raw);
+    const uintptr_t start = (first + kHugePage - 1) & ~(kHugePage - 1);
+    const uintptr_t end = start + (bytes + kPage - 1) / kPage * kPage;
+    if (start > first) munmap(raw, start - first);
+    if (first + mapped > end) munmap(reinterpret_cast<void*>(end), first + mapped - end);
+    madvise(reinterpret_cast<void*>(start), bytes, MADV_HUGEPAGE);
+    return reinterpret_cast<void*>(start);
   }
 
   void free_oldest() {

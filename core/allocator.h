@@ -11,10 +11,11 @@
 // straight to ::operator new / delete, so a thread holds at most 20 MiB of idle blocks, returned
 // when the thread ends.
 //
-// Blocks above 1 MiB are shared by all threads and mapped straight from the kernel: a freed one
-// waits for a request of the same size (rounded up to 4 KiB), as long as the live and idle ones
-// together stay within the most ever live at once, and at most kLargeBlockStaleAfter more such
-// requests; then it is unmapped. AddressSanitizer builds bypass both caches.
+// Blocks above 1 MiB are shared by all threads and mapped straight from the kernel, on a 2 MiB
+// boundary and marked for transparent huge pages; a freed one waits for a request of the same size
+// (rounded up to 4 KiB), as long as the live and idle ones together stay within the most ever live
+// at once, and at most kLargeBlockStaleAfter more such requests; then it is unmapped.
+// AddressSanitizer builds bypass both caches.
 
 #include <cstddef>
 #include <cstdint>

@@ -2,12 +2,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <cinttypes>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <numeric>
+#include <string>
 #include <thread>
 
 #include <sys/wait.h>
@@ -340,6 +343,40 @@ TEST_CASE("a released large block leaves the process, whatever malloc's history"
   std::free(pin);
 }
 
+TEST_CASE("a large block starts on a 2 MiB boundary, marked for huge pages",
+          "[tensor][allocator]") {
+  if (!detail::kPooling) {
+    WARN("AddressSanitizer build: large blocks bypass the cache");
+    return;
+  }
+  detail::release_idle_large_blocks();
+  const Tensor big = full({5 << 18}, 1.f);  // 5 MiB: two whole huge pages and a part
+  const auto start = reinterpret_cast<uintptr_t>(big.data());
+  CHECK(start % (2 << 20) == 0);
+  std::ifstream enabled("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  std::getline(enabled, modes);
+  if (modes.empty() || modes.find("[never]") != std::string::npos) {
+    WARN("transparent huge pages are off here: nothing to mark");
+    return;
+  }
+  // The mapping that holds the block, in /proc/self/smaps: a line "from-to perms ..." opens
+  // each, and its VmFlags list "hg" when huge pages were asked for (madvise).
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line, flags;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    uintptr_t from = 0, to = 0;
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &from, &to) == 2) {
+      inside = from <= start && start < to;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      flags = line;
+    }
+  }
+  INFO(flags);
+  CHECK(flags.find(" hg") != std::string::npos);
+}
+
 TEST_CASE("a large block the system refuses throws bad_alloc and leaves the cache as it was",
           "[tensor][allocator]") {
   if (!detail::kPooling) {
@@ -348,6 +385,8 @@ TEST_CASE("a large block the system refuses throws bad_alloc and leaves the cach
   }
   const detail::LargeBlockStats before = detail::large_block_stats();
   CHECK_THROWS_AS(detail::pool_allocate(size_t(1) << 46), std::bad_alloc);  // 64 TiB
+  // So large that the 2 MiB margin a block is mapped with would wrap the size around.
+  CHECK_THROWS_AS(detail::pool_allocate(SIZE_MAX - 4096), std::bad_alloc);
   const detail::LargeBlockStats after = detail::large_block_stats();
   CHECK(after.live_bytes == before.live_bytes);
   CHECK(after.peak_live_bytes == before.peak_live_bytes);
