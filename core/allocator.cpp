@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 namespace ember::detail {
 
@@ -188,16 +189,20 @@ class LargeCache {
   // on), this request is the only way a block gets them. Timings in docs/09.
   static void* map_block(size_t bytes) {
     constexpr size_t kHugePage = size_t(2) << 20;
+    // The system's page, which kPage (the size classes' 4 KiB) need not be.
+    static const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     if (bytes > SIZE_MAX - kHugePage) throw std::bad_alloc();
     const size_t mapped = bytes + kHugePage;
     void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) throw std::bad_alloc();
     const auto first = reinterpret_cast<uintptr_t>(raw);
     const uintptr_t start = (first + kHugePage - 1) & ~(kHugePage - 1);
-    const uintptr_t end = start + (bytes + kPage - 1) / kPage * kPage;
+    const uintptr_t end = start + (bytes + page - 1) / page * page;
     if (start > first) munmap(raw, start - first);
     if (first + mapped > end) munmap(reinterpret_cast<void*>(end), first + mapped - end);
+#if defined(MADV_HUGEPAGE)  // Linux's
     madvise(reinterpret_cast<void*>(start), bytes, MADV_HUGEPAGE);
+#endif
     return reinterpret_cast<void*>(start);
   }
 
