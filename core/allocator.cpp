@@ -199,9 +199,9 @@ class LargeCache {
     const uintptr_t start = (first + kHugePage - 1) & ~(kHugePage - 1);
     const uintptr_t end = start + (bytes + page - 1) / page * page;
     if (start > first) munmap(raw, start - first);
-    if (first + mapped > end) munmap(reinterpret_cast<void*>(end), first + mapped - end);
-#if defined(MADV_HUGEPAGE)  // Linux's
-    madvise(reinterpret_cast<void*>(start), bytes, MADV_HUGEPAGE);
+    munmap(reinterpret_cast<void*>(end), first + mapped - end);  // at least a page is left over
+#if defined(MADV_HUGEPAGE)
+    madvise(reinterpret_cast<void*>(start), bytes, MADV_HUGEPAGE);  // Linux only
 #endif
     return reinterpret_cast<void*>(start);
   }
