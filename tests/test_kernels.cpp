@@ -1,14 +1,17 @@
 // The CPU GEMM kernel on raw buffers against a double-precision reference. gemm.cpp sends small
-// products to its own kernel and the rest to Eigen, so the shapes sit on both sides of that
-// line: 1x1x1 and vectors (Eigen), 3x5x7 to 50x10x10 and 9x17x33 (direct kernel, with partial
-// tiles; with AVX-512 11x2x5, 12x31x9 and 6x15x3 are one tile of their height with a partial
-// last strip, 13x18x6 tiles of 8, 4 and 1), 4x40x40 (direct unless B is transposed), 2x3x300 (K too
-// deep for the direct kernel) and 70x65x90 (Eigen); 130x130x130 goes to OpenBLAS in a build with it
-// (EMBER_BLAS); 300x10x64 and 257x16x33, C one strip wide, to the direct kernel with AVX2 and to
-// Eigen otherwise. The library holds one copy of gemm per instruction-set level and runs one of
-// them; the last test runs every copy this machine can run. Then the sum kernel against its
-// definition, and an elementwise loop run at every level (run_at_level) against the same loop
-// compiled plainly.
+// products to its own kernel and the rest to Eigen, so the shapes sit on both sides of that line:
+// 1x1x1 and vectors (vector_product: 10x1x10, 1x10x10, 16x1x16 and 1x100x2 at every level; with
+// AVX-512 also 64x1x50, 1x50x64 and 17x1x16, and 1x100x3 and 300x1x17 where each sum runs along a
+// row, with Bᵀ or an untransposed A; 37x1x300 and 1x70x300, longer than its limit, go to Eigen, as
+// every vector product above 256 multiply-adds does at the other levels), 3x5x7 to 50x10x10 and
+// 9x17x33 (direct kernel, with partial tiles; with AVX-512 11x2x5, 12x31x9 and 6x15x3 are one tile
+// of their height with a partial last strip, 13x18x6 tiles of 8, 4 and 1), 4x40x40 (direct unless B
+// is transposed), 2x3x300 (K too deep for the direct kernel) and 70x65x90 (Eigen); 130x130x130 goes
+// to OpenBLAS in a build with it (EMBER_BLAS); 300x10x64 and 257x16x33, C one strip wide, to the
+// direct kernel with AVX2 and to Eigen otherwise. The library holds one copy of gemm per
+// instruction-set level and runs one of them; the last test runs every copy this machine can run.
+// Then the sum kernel against its definition, and an elementwise loop run at every level
+// (run_at_level) against the same loop compiled plainly.
 
 #include <catch2/catch.hpp>
 
@@ -34,7 +37,9 @@ const Dims kShapes[] = {{1, 1, 1},    {3, 5, 7},       {10, 50, 10},  {10, 10, 5
                         {10, 1, 10},  {1, 10, 10},     {9, 17, 33},   {4, 40, 40},   {2, 3, 300},
                         {70, 65, 90}, {130, 130, 130}, {300, 10, 64}, {257, 16, 33}, {64, 50, 1},
                         {7, 33, 1},   {40, 7, 20},     {16, 1, 16},   {1, 17, 16},   {11, 2, 5},
-                        {12, 31, 9},  {13, 18, 6},     {6, 15, 3}};
+                        {12, 31, 9},  {13, 18, 6},     {6, 15, 3},    {64, 1, 50},   {1, 50, 64},
+                        {37, 1, 300}, {1, 70, 300},    {300, 1, 17},  {1, 100, 3},   {17, 1, 16},
+                        {1, 100, 2}};
 
 struct Problem {
   Dims shape;

@@ -540,9 +540,25 @@ void outer_product(int64_t M, int64_t N, float alpha, const float* a, int64_t a_
 // summed here, with no setup: a task head's 10x1x10 NT took 77-94 ns through Eigen's
 // matrix-vector kernel and 52 with Eigen's product inlined into the caller, whose setup is
 // most of that; its weight gradient 1x10x10 TN 66 vs 27 ns (AVX-512, Zen 4). Beyond it, the
-// sums below fall behind Eigen's vectorised ones: 1x32x32 TN 207 vs 97 ns, 64x1x50 NT 600 vs
-// 460 ns.
+// scalar sums below fall behind Eigen's vectorised ones: 1x32x32 TN 207 vs 97 ns, 64x1x50 NT 600
+// vs 460 ns.
 constexpr int64_t kVectorProductMaxWork = 256;
+
+// Whether vector_product takes a product with a vector operand: P sums of K terms, each sum's
+// terms along a row of the matrix operand (`along_rows`: a row of C from B's rows, a weight
+// gradient) or each sum one row's dot product (a column of C from A's rows, a layer with one
+// output). With AVX-512 it sums in vectors and takes more than the scalar limit: sums of up to
+// kDirectMaxDepth terms, and down rows at most four vectors wide. Eigen's kernels against
+// these, ns, Zen 4, three interleaved runs: 64x1x50 NT (an ensemble member's output layer)
+// 430-447 vs 219-221, with A's rows 400 floats apart (a batched ensemble's) 410-420 vs 257-261,
+// 500x1x100 NT 4,376-4,560 vs 2,466-2,517, 1x50x64 TN (its weight gradient) 223-225 vs
+// 170-171, from rows 400 floats apart 237-244 vs 234-237. Beyond these limits Eigen's lead:
+// 256x1x1024 NT 13,900 vs 36,000 as dot products, 1x1024x256 TN 17,200 vs 19,800 down rows 64
+// columns at a time.
+bool vector_product_takes(int64_t P, int64_t K, bool along_rows) {
+  if (P * K <= kVectorProductMaxWork) return true;
+  return kMaskedLoads && K <= kDirectMaxDepth && (!along_rows || P <= 4 * kLanes);
+}
 
 // acc + a * b, rounded once where this level has FMA (as multiply_add above).
 float multiply_add(float acc, float a, float b) {
@@ -566,12 +582,102 @@ float multiply_add(float acc, float a, float b) {
   for (int64_t k = 0; k < K; ++k) sums = multiply_add(sums, columns[k], broadcast(b[k * b_k]));
   return sums;
 }
+
+// The sums over k of a[k * a_k + p] · b[k * b_k] for V vectors of p from a's start, the last
+// vector's lanes past `last` zero: V chains of multiply-adds side by side, each k one broadcast of
+// b and one load of a's row per vector, each sum over k in increasing order (as the tiles sum).
+template <int V>
+void sums_down_rows(int64_t K, const float* a, int64_t a_k, const float* b, int64_t b_k,
+                    int64_t last, Vector sums[]) {
+  for (int v = 0; v < V; ++v) sums[v] = Vector{};
+  for (int64_t k = 0; k < K; ++k) {
+    const Vector b_k_value = broadcast(b[k * b_k]);
+    const float* row = a + k * a_k;
+    for (int v = 0; v < V; ++v) {
+      const Vector x = v + 1 < V ? load(row + v * kLanes) : load_first(row + v * kLanes, last);
+      sums[v] = multiply_add(sums[v], x, b_k_value);
+    }
+  }
+}
+
+// The dot products of `rows` (at most 16) rows of a, a_p apart and each K long, with b (its
+// elements b_k apart), in one vector: each row's products summed lane by lane over k (lane l
+// takes the k = l mod 16, in increasing order), then the 16 rows' lane sums transposed in
+// registers and added lane 0 first, so that lane r holds row r's dot product.
+Vector dots_of_rows(int64_t rows, int64_t K, const float* a, int64_t a_p, const float* b,
+                    int64_t b_k) {
+  Vector sums[16];
+  for (int r = 0; r < 16; ++r) sums[r] = Vector{};
+  for (int64_t k = 0; k < K; k += kLanes) {
+    const int64_t depth = std::min<int64_t>(kLanes, K - k);
+    Vector b_chunk{};
+    if (b_k == 1) {
+      b_chunk = load_first(b + k, depth);
+    } else {
+      for (int64_t l = 0; l < depth; ++l) b_chunk[l] = b[(k + l) * b_k];
+    }
+    for (int r = 0; r < 16; ++r) {
+      if (r < rows) sums[r] = multiply_add(sums[r], load_first(a + r * a_p + k, depth), b_chunk);
+    }
+  }
+  transpose_16x16(sums);
+  Vector total = sums[0];
+  for (int l = 1; l < 16; ++l) total += sums[l];
+  return total;
+}
+
+// c[p * c_step] = alpha · sums[p] + beta · c0[p * c0_step] for the first n of the sums.
+void write_sums(Vector sums, int64_t n, float alpha, float beta, const float* c0, int64_t c0_step,
+                float* c, int64_t c_step) {
+  const Vector scaled = alpha * sums;
+  if (c_step == 1 && c0_step == 1) {
+    store_first(c, beta == 0.f ? scaled : scaled + beta * load_first(c0, n), n);
+    return;
+  }
+  for (int64_t p = 0; p < n; ++p) {
+    c[p * c_step] = beta == 0.f ? scaled[p] : scaled[p] + beta * c0[p * c0_step];
+  }
+}
+
+// vector_product's larger products (vector_product_takes), one of a_p and a_k 1: up to four
+// vectors of sums down B's rows at a time, or dot products of 16 rows of A at a time. Out of
+// line, as sums_of_rows: inlined, it made vector_product's small path slower (1x10x10 TN 10.9
+// -> 14.0 ns, 10x1x10 NT 23.3 -> 24.9 ns).
+[[gnu::noinline]] void larger_vector_product(int64_t P, int64_t K, float alpha, const float* a,
+                                             int64_t a_p, int64_t a_k, const float* b, int64_t b_k,
+                                             float beta, const float* c0, int64_t c0_step, float* c,
+                                             int64_t c_step) {
+  if (a_p == 1) {
+    for (int64_t p = 0; p < P; p += 4 * kLanes) {
+      const int64_t n = std::min<int64_t>(4 * kLanes, P - p);
+      const int64_t vectors = (n + kLanes - 1) / kLanes, last = n - (vectors - 1) * kLanes;
+      Vector sums[4];
+      if (vectors == 1) sums_down_rows<1>(K, a + p, a_k, b, b_k, last, sums);
+      if (vectors == 2) sums_down_rows<2>(K, a + p, a_k, b, b_k, last, sums);
+      if (vectors == 3) sums_down_rows<3>(K, a + p, a_k, b, b_k, last, sums);
+      if (vectors == 4) sums_down_rows<4>(K, a + p, a_k, b, b_k, last, sums);
+      for (int64_t v = 0; v < vectors; ++v) {
+        const int64_t first = p + v * kLanes;
+        write_sums(sums[v], v + 1 < vectors ? kLanes : last, alpha, beta, c0 + first * c0_step,
+                   c0_step, c + first * c_step, c_step);
+      }
+    }
+    return;
+  }
+  for (int64_t p = 0; p < P; p += kLanes) {
+    const int64_t n = std::min<int64_t>(kLanes, P - p);
+    write_sums(dots_of_rows(n, K, a + p * a_p, a_p, b, b_k), n, alpha, beta, c0 + p * c0_step,
+               c0_step, c + p * c_step, c_step);
+  }
+}
 #endif
 
 // C = alpha * op(A)·op(B) + beta * C0 for M == 1 or N == 1: P dot products of length K with
-// one shared vector, P the other dim, each summed over k in increasing order (as the tiles sum).
-// Output p is c[p * c_step], its C0 term c0[p * c0_step] (C itself, or the row added to every
-// row of C); its k-th terms are a[p * a_p + k * a_k] and the vector's b[k * b_k].
+// one shared vector, P the other dim, each summed over k in increasing order (as the tiles sum;
+// with AVX-512, a column of C from A's rows with more than 16 of either is summed lane by lane,
+// see dots_of_rows). Output p is c[p * c_step], its C0 term c0[p * c0_step] (C itself, or the
+// row added to every row of C); its k-th terms are a[p * a_p + k * a_k] and the vector's
+// b[k * b_k].
 void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a_p, int64_t a_k,
                     const float* b, int64_t b_k, float beta, const float* c0, int64_t c0_step,
                     float* c, int64_t c_step) {
@@ -591,14 +697,11 @@ void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a
     } else {
       sums = sums_of_rows(P, K, a, a_p, b, b_k);
     }
-    const Vector scaled = alpha * sums;
-    if (c_step == 1 && c0_step == 1) {
-      store_first(c, beta == 0.f ? scaled : scaled + beta * load_first(c0, P), P);
-      return;
-    }
-    for (int64_t p = 0; p < P; ++p) {
-      c[p * c_step] = beta == 0.f ? scaled[p] : scaled[p] + beta * c0[p * c0_step];
-    }
+    write_sums(sums, P, alpha, beta, c0, c0_step, c, c_step);
+    return;
+  }
+  if (a_p == 1 || a_k == 1) {
+    larger_vector_product(P, K, alpha, a, a_p, a_k, b, b_k, beta, c0, c0_step, c, c_step);
     return;
   }
 #endif
@@ -643,7 +746,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     outer_product(M, N, alpha, A, trans_a ? 1 : lda, B, trans_b ? ldb : 1, beta, row, C, ldc);
     return;
   }
-  if ((M == 1 || N == 1) && M * N * K <= kVectorProductMaxWork) {
+  if ((M == 1 || N == 1) && vector_product_takes(N == 1 ? M : N, K, N == 1 ? trans_a : !trans_b)) {
     // op(A)[i, k] = A[i * lda + k] (or A[k * lda + i]), op(B)[k, j] = B[k * ldb + j] (or
     // B[j * ldb + k]): a column of C pairs A's rows with op(B)'s one column, a row pairs op(A)'s
     // one row with B's columns.
