@@ -674,8 +674,8 @@ void write_sums(Vector sums, int64_t n, float alpha, float beta, const float* c0
 
 // C = alpha * op(A)·op(B) + beta * C0 for M == 1 or N == 1: P dot products of length K with
 // one shared vector, P the other dim, each summed over k in increasing order (as the tiles sum;
-// with AVX-512, a column of C from A's rows with more than 16 of either is summed lane by lane,
-// see dots_of_rows). Output p is c[p * c_step], its C0 term c0[p * c0_step] (C itself, or the
+// with AVX-512, a column of C from A's rows with more than 16 rows or terms is summed lane by
+// lane, see dots_of_rows). Output p is c[p * c_step], its C0 term c0[p * c0_step] (C itself, or the
 // row added to every row of C); its k-th terms are a[p * a_p + k * a_k] and the vector's
 // b[k * b_k].
 void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a_p, int64_t a_k,
