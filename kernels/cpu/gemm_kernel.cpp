@@ -692,8 +692,7 @@ void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a
   if (from_rows || from_columns) {
     Vector sums{};
     if (from_rows) {
-      for (int64_t k = 0; k < K; ++k)
-        sums = multiply_add(sums, load_first(a + k * a_k, P), broadcast(b[k * b_k]));
+      sums_down_rows<1>(K, a, a_k, b, b_k, P, &sums);
     } else {
       sums = sums_of_rows(P, K, a, a_p, b, b_k);
     }
