@@ -560,15 +560,6 @@ bool vector_product_takes(int64_t P, int64_t K, bool along_rows) {
   return kMaskedLoads && K <= kDirectMaxDepth && (!along_rows || P <= 4 * kLanes);
 }
 
-// acc + a * b, rounded once where this level has FMA (as multiply_add above).
-float multiply_add(float acc, float a, float b) {
-#if defined(__FMA__)
-  return __builtin_fmaf(a, b, acc);
-#else
-  return acc + a * b;
-#endif
-}
-
 #if defined(__AVX512F__)
 // Σ_k a[p * a_p + k] · b[k * b_k] for p < P, in one vector, for P, K <= 16: A's rows transposed
 // in registers, then one multiply-add per k. Out of line: inlined into vector_product, it made
@@ -639,7 +630,7 @@ void write_sums(Vector sums, int64_t n, float alpha, float beta, const float* c0
   }
 }
 
-// vector_product's larger products (vector_product_takes), one of a_p and a_k 1: up to four
+// vector_product's larger products (vector_product_takes; gemm passes a_p or a_k as 1): up to four
 // vectors of sums down B's rows at a time, or dot products of 16 rows of A at a time. Out of
 // line, as sums_of_rows: inlined, it made vector_product's small path slower (1x10x10 TN 10.9
 // -> 14.0 ns, 10x1x10 NT 23.3 -> 24.9 ns).
@@ -670,6 +661,15 @@ void write_sums(Vector sums, int64_t n, float alpha, float beta, const float* c0
                c0_step, c + p * c_step, c_step);
   }
 }
+#else
+// acc + a * b, rounded once where this level has FMA (as multiply_add above).
+float multiply_add(float acc, float a, float b) {
+#if defined(__FMA__)
+  return __builtin_fmaf(a, b, acc);
+#else
+  return acc + a * b;
+#endif
+}
 #endif
 
 // C = alpha * op(A)·op(B) + beta * C0 for M == 1 or N == 1: P dot products of length K with
@@ -699,11 +699,8 @@ void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a
     write_sums(sums, P, alpha, beta, c0, c0_step, c, c_step);
     return;
   }
-  if (a_p == 1 || a_k == 1) {
-    larger_vector_product(P, K, alpha, a, a_p, a_k, b, b_k, beta, c0, c0_step, c, c_step);
-    return;
-  }
-#endif
+  larger_vector_product(P, K, alpha, a, a_p, a_k, b, b_k, beta, c0, c0_step, c, c_step);
+#else
   // k outer, p inner: the P sums are independent chains, and where a_p is 1 (a row of C from
   // B's rows) the inner loop is one vectorised multiply-add per k.
   float sums[kVectorProductMaxWork];
@@ -716,6 +713,7 @@ void vector_product(int64_t P, int64_t K, float alpha, const float* a, int64_t a
   for (int64_t p = 0; p < P; ++p) {
     c[p * c_step] = beta == 0.f ? alpha * sums[p] : alpha * sums[p] + beta * c0[p * c0_step];
   }
+#endif
 }
 
 }  // namespace
